@@ -1,0 +1,72 @@
+# Gradium token broker: `make invoke` runs the built function locally, `make test` runs every check.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+VENV_LAMBDA := .venv-lambda
+BIN := $(VENV)/bin
+EVENT ?= events/signed_in.json
+
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+# The function runs on python3.13. Where pyenv holds a 3.13 that is not the active version,
+# select it, so that both our virtualenv and `sam build` find python3.13.
+PYENV_313 := $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep -E '^3\.13(\.[0-9]+)?$$' | tail -n 1)
+ifneq ($(PYENV_313),)
+export PYENV_VERSION := $(PYENV_313)
+endif
+PYTHON313 ?= python3.13
+# Our virtualenv's python3.13 first on PATH: `sam build` then finds the runtime's Python there.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: help venv build invoke test lint format validate deploy deploy-prod logs clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+venv: $(VENV)/.installed $(VENV_LAMBDA)/.installed ## Create the test and emulated-runtime virtualenvs
+
+$(VENV)/.installed: tests/requirements.txt
+	$(PYTHON313) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r tests/requirements.txt
+	touch $@
+
+$(VENV_LAMBDA)/.installed: tests/harness/requirements-runtime.txt
+	$(PYTHON313) -m venv $(VENV_LAMBDA)
+	$(VENV_LAMBDA)/bin/pip install --quiet -r tests/harness/requirements-runtime.txt
+	touch $@
+
+build: venv ## sam build: the function and its layer into .aws-sam/build
+	$(BIN)/sam build
+
+invoke: build ## Run EVENT (default events/signed_in.json) through the built function under the Lambda emulator
+	$(BIN)/python -m tests.harness.local_invoke --event $(EVENT)
+
+lint: venv ## ruff check and ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+validate: venv ## sam validate --lint and cfn-lint on template.yaml
+	$(BIN)/sam validate --lint
+	$(BIN)/cfn-lint -- template.yaml
+
+test: lint build ## Lint, build, then unit, integration (built function under the emulator) and template tests
+	$(BIN)/pytest
+
+deploy: build ## sam deploy with samconfig.toml's default environment
+	$(BIN)/sam deploy
+
+deploy-prod: build ## sam deploy --config-env prod
+	$(BIN)/sam deploy --config-env prod
+
+logs: venv ## Tail the deployed function's logs (default environment's stack)
+	$(BIN)/sam logs --name TokenFunction --tail
+
+clean: ## Remove the virtualenvs and build output
+	rm -rf $(VENV) $(VENV_LAMBDA) .aws-sam .pytest_cache .ruff_cache

@@ -1,0 +1,95 @@
+"""Settings of the token function: read from the environment and validated once per cold start.
+
+Every setting and its default lives here and nowhere else; the README's configuration table and
+the template's parameter descriptions document the same defaults.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+DEFAULT_TOKEN_URL = "https://api.gradium.ai/api/api-keys/token"  # noqa: S105 (a URL, not a secret)
+DEFAULT_TIMEOUT_SECONDS = 8.0
+DEFAULT_SECRET_CACHE_TTL_SECONDS = 300
+
+# The function's own timeout (template) must cover the Gradium budget plus a secret fetch;
+# API Gateway gives up after 29 s, so a larger budget could never be honoured.
+MAX_TIMEOUT_SECONDS = 10.0
+MAX_SECRET_CACHE_TTL_SECONDS = 3600
+
+
+class ConfigError(ValueError):
+    """The environment does not describe a usable configuration."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration of the token function."""
+
+    secret_id: str
+    token_url: str
+    timeout_seconds: float
+    secret_cache_ttl_seconds: int
+    required_group: str | None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        """Build settings from environment variables, raising ConfigError on any invalid value."""
+        secret_id = environ.get("GRADIUM_API_KEY_SECRET_ID", "").strip()
+        if not secret_id:
+            raise ConfigError("GRADIUM_API_KEY_SECRET_ID is required")
+        return cls(
+            secret_id=secret_id,
+            token_url=_token_url(environ.get("GRADIUM_TOKEN_URL", "").strip() or DEFAULT_TOKEN_URL),
+            timeout_seconds=_number(
+                environ, "GRADIUM_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS, 0.1, MAX_TIMEOUT_SECONDS
+            ),
+            secret_cache_ttl_seconds=int(
+                _number(
+                    environ,
+                    "SECRET_CACHE_TTL_SECONDS",
+                    DEFAULT_SECRET_CACHE_TTL_SECONDS,
+                    0,
+                    MAX_SECRET_CACHE_TTL_SECONDS,
+                )
+            ),
+            required_group=environ.get("REQUIRED_GROUP", "").strip() or None,
+        )
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {raw!r}")
+    return value
+
+
+def _token_url(url: str) -> str:
+    """Accept https anywhere, plain http only for loopback (local stand-ins and tests)."""
+    parts = urlsplit(url)
+    if not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigError("GRADIUM_TOKEN_URL must be an absolute URL without credentials, query or fragment")
+    if parts.scheme == "https":
+        return url
+    if parts.scheme == "http" and _is_loopback(parts.hostname):
+        return url
+    raise ConfigError("GRADIUM_TOKEN_URL must use https (plain http is allowed only for loopback hosts)")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

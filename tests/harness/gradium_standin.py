@@ -1,0 +1,142 @@
+"""A local HTTP server that speaks Gradium's documented token contract, for tests and `make invoke`.
+
+`GET /api/api-keys/token` with a known `x-api-key` answers 200 `{"token", "expires_at"}`; an unknown
+key answers 401. Tests queue scripted replies (errors, delays, redirects, odd bodies) ahead of that
+default and read back every request and how many TCP connections carried them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+TOKEN_PATH = "/api/api-keys/token"
+TOKEN_LIFETIME = timedelta(seconds=300)
+
+
+@dataclass
+class Reply:
+    """One scripted answer; `body` bytes are sent as they are, a dict as JSON."""
+
+    status: int = 200
+    body: bytes | dict | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    connection: int
+
+
+class GradiumStandIn:
+    """Threaded stand-in for api.gradium.ai on 127.0.0.1 (a random free port unless one is given)."""
+
+    def __init__(self, api_keys: set[str] | frozenset[str] = frozenset(), port: int = 0) -> None:
+        self.api_keys = set(api_keys)
+        self.script: deque[Reply] = deque()
+        self.requests: list[SeenRequest] = []
+        self.issued_tokens: list[str] = []
+        self._connections = 0
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def token_url(self) -> str:
+        return self.base_url + TOKEN_PATH
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far (a kept-alive connection counts once)."""
+        return self._connections
+
+    def queue(self, *replies: Reply) -> None:
+        """Answer the next requests with these replies, in order, before the default behaviour."""
+        self.script.extend(replies)
+
+    def start(self) -> GradiumStandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> GradiumStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _next_reply(self, api_key: str | None) -> Reply:
+        with self._lock:
+            if self.script:
+                return self.script.popleft()
+        if api_key not in self.api_keys:
+            return Reply(401, {"detail": "Invalid API key"})
+        token = "gtk_" + secrets.token_urlsafe(24)
+        with self._lock:
+            self.issued_tokens.append(token)
+        expires = datetime.now(UTC) + TOKEN_LIFETIME
+        return Reply(200, {"token": token, "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the real service
+            disable_nagle_algorithm = True  # headers and body go out in two writes
+
+            def setup(self) -> None:
+                super().setup()
+                with standin._lock:
+                    standin._connections += 1
+                    self.connection_number = standin._connections
+
+            def do_GET(self) -> None:
+                standin.requests.append(
+                    SeenRequest("GET", self.path, dict(self.headers.items()), self.connection_number)
+                )
+                if self.path != TOKEN_PATH:
+                    self._send(Reply(404, {"detail": "Not Found"}))
+                    return
+                self._send(standin._next_reply(self.headers.get("x-api-key")))
+
+            def _send(self, reply: Reply) -> None:
+                if reply.delay:
+                    time.sleep(reply.delay)
+                body = reply.body
+                if isinstance(body, dict):
+                    body = json.dumps(body).encode()
+                body = body or b""
+                self.send_response(reply.status)
+                headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+                headers.update(reply.headers)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                # A client that timed out has gone already.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # keep test output quiet
+
+        return Handler

@@ -1,0 +1,165 @@
+"""Run the built function (`sam build` output) as Lambda runs it, without Docker.
+
+The AWS Lambda Runtime Interface Emulator that `sam local invoke` runs in its container ships in the
+aws-sam-cli wheel; with awslambdaric it runs the built function dir and layer on this host. The
+runtime's Python is a separate virtualenv holding only what the python3.13 Lambda runtime has
+(boto3 and the runtime client), so a package missing from the layer fails here as it would in AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD_DIR = REPO / ".aws-sam" / "build"
+RUNTIME_PYTHON = Path(os.environ.get("LAMBDA_RUNTIME_PYTHON", REPO / ".venv-lambda" / "bin" / "python"))
+INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+
+# What Lambda itself sets; the function's own variables come from the caller.
+LAMBDA_ENV = {
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_LAMBDA_FUNCTION_NAME": "TokenFunction",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+    "AWS_LAMBDA_FUNCTION_TIMEOUT": "25",
+}
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """The function's answer and the wall-clock time the emulator took to give it."""
+
+    response: dict[str, Any]
+    elapsed_ms: float
+
+
+def rie_binary() -> Path:
+    """The emulator binary that aws-sam-cli ships for this machine's architecture."""
+    import samcli
+
+    arch = "arm64" if platform.machine() in ("aarch64", "arm64") else "x86_64"
+    binary = Path(samcli.__file__).parent / "local" / "rapid" / f"aws-lambda-rie-{arch}"
+    if not binary.is_file():
+        raise FileNotFoundError(f"{binary} not found: is aws-sam-cli installed?")
+    return binary
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LambdaEmulator:
+    """One Lambda execution environment: the first invoke is a cold start, later ones are warm."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        function: str = "TokenFunction",
+        layer: str = "DependenciesLayer",
+        handler: str = "app.handler",
+        build_dir: Path = BUILD_DIR,
+    ) -> None:
+        self.function_dir = build_dir / function
+        self.layer_dir = build_dir / layer / "python"
+        for path in (self.function_dir, self.layer_dir):
+            if not path.is_dir():
+                raise FileNotFoundError(f"{path} is missing: run `sam build` (or `make build`) first")
+        if not RUNTIME_PYTHON.exists():
+            raise FileNotFoundError(f"{RUNTIME_PYTHON} is missing: run `make venv` first")
+        self.handler = handler
+        self.env = env
+        self.port = free_port()
+        self._log_path = Path(tempfile.mkstemp(prefix="rie-", suffix=".log")[1])
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> LambdaEmulator:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(Path.home()),
+            **LAMBDA_ENV,
+            **self.env,
+            # /var/task then /opt/python, as in Lambda; the runtime venv plays /var/runtime.
+            "PYTHONPATH": f"{self.function_dir}:{self.layer_dir}",
+        }
+        with self._log_path.open("w") as log:
+            self._process = subprocess.Popen(
+                [
+                    str(rie_binary()),
+                    "--runtime-interface-emulator-address",
+                    f"127.0.0.1:{self.port}",
+                    str(RUNTIME_PYTHON),
+                    "-m",
+                    "awslambdaric",
+                    self.handler,
+                ],
+                cwd=self.function_dir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._wait_for_port()
+        return self
+
+    def invoke(self, event: Any, timeout: float = 60) -> Invocation:
+        """POST the event to the emulator, as `sam local invoke` does, and return the answer."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{INVOKE_PATH}", data=json.dumps(event).encode(), method="POST"
+        )
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            payload = answer.read()
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        return Invocation(json.loads(payload), elapsed_ms)
+
+    def logs(self) -> str:
+        """Everything the emulator and the function printed so far."""
+        return self._log_path.read_text()
+
+    def init_duration_ms(self) -> float | None:
+        """The emulator's INIT REPORT duration of the function's init phase, once it ran."""
+        for line in self.logs().splitlines():
+            if "INIT REPORT(durationMs: " in line:
+                return float(line.split("durationMs: ", 1)[1].rstrip(")").strip())
+        return None
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, 15)
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._process.pid, 9)
+                self._process.wait()
+        self._log_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> LambdaEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _wait_for_port(self, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise RuntimeError(f"the emulator exited early:\n{self.logs()}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.02)
+        raise TimeoutError(f"the emulator did not listen on port {self.port}")

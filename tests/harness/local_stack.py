@@ -1,0 +1,96 @@
+"""What the function talks to, on loopback: Secrets Manager from a moto server and the Gradium stand-in."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+from moto.server import ThreadedMotoServer
+from samcli.yamlhelper import yaml_parse
+
+from tests.harness.gradium_standin import GradiumStandIn
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTS_DIR = REPO / "events"
+STANDIN_API_KEY = "gd_local_standin_key_0123456789"
+REGION = "us-east-1"
+
+
+def function_env_from_env_json(function: str = "TokenFunction") -> dict[str, str]:
+    """The function's variables from events/env.json, the file `sam local invoke --env-vars` reads."""
+    return dict(json.loads((EVENTS_DIR / "env.json").read_text())[function])
+
+
+def function_env_from_template(function: str = "TokenFunction") -> dict[str, str]:
+    """The variables template.yaml gives the function (Globals, then its own), as `sam local` does.
+
+    A plain value is taken as it is and a `!Ref` to a parameter takes the parameter's default;
+    anything else (conditions, resource ARNs) is left for events/env.json to supply.
+    """
+    template = yaml_parse((REPO / "template.yaml").read_text())
+    defaults = {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}
+    sections = [
+        template.get("Globals", {}).get("Function", {}),
+        template["Resources"][function]["Properties"],
+    ]
+    env: dict[str, str] = {}
+    for section in sections:
+        for name, value in section.get("Environment", {}).get("Variables", {}).items():
+            if isinstance(value, dict) and set(value) == {"Ref"} and defaults.get(value["Ref"]) is not None:
+                value = defaults[value["Ref"]]
+            if not isinstance(value, dict):
+                env[name] = str(value)
+    return env
+
+
+@dataclass
+class LocalStack:
+    moto_url: str
+    standin: GradiumStandIn | None
+    secrets_manager: object
+
+    def put_api_key(self, secret_id: str, value: str) -> str:
+        """Create the secret, or give it a new value (a rotation); return its ARN."""
+        client = self.secrets_manager
+        try:
+            return client.create_secret(Name=secret_id, SecretString=value)["ARN"]  # type: ignore[attr-defined]
+        except client.exceptions.ResourceExistsException:  # type: ignore[attr-defined]
+            return client.put_secret_value(SecretId=secret_id, SecretString=value)["ARN"]  # type: ignore[attr-defined]
+
+    def function_env(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
+        """The template's variables overlaid with events/env.json's, pointed at this stack's ports."""
+        env = function_env_from_template() | function_env_from_env_json()
+        env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = self.moto_url
+        if self.standin is not None:
+            env["GRADIUM_TOKEN_URL"] = self.standin.token_url
+        env.update(overrides or {})
+        return env
+
+
+@contextmanager
+def local_stack(with_standin: bool = True) -> Iterator[LocalStack]:
+    """Start a moto server and (unless told otherwise) a Gradium stand-in on free loopback ports."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    moto_url = f"http://{host}:{port}"
+    client = boto3.client(
+        "secretsmanager",
+        region_name=REGION,
+        endpoint_url=moto_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    standin = GradiumStandIn({STANDIN_API_KEY}).start() if with_standin else None
+    try:
+        yield LocalStack(moto_url, standin, client)
+    finally:
+        if standin is not None:
+            standin.stop()
+        moto.stop()
