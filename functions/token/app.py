@@ -89,6 +89,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
 def _failure(exc: BrokerError) -> dict[str, Any]:
     log = logger.error if exc.status >= 500 else logger.warning
     log("Request refused", extra={"status": exc.status, "error": type(exc).__name__, "detail": str(exc)})
+    metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
     if isinstance(exc, UpstreamError):
         metrics.add_metric(name="UpstreamErrors", unit=MetricUnit.Count, value=1)
         with single_metric(

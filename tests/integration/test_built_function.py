@@ -1,0 +1,99 @@
+"""The built artifact (`sam build` output) under the Lambda Runtime Interface Emulator.
+
+Every file in events/ runs through the real runtime client with the real layer; Secrets Manager is a
+moto server and Gradium the loopback stand-in. These are the tests that catch a package missing from
+the layer, a handler path that does not resolve, or init work that breaks under the real runtime.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness.lambda_emulator import LambdaEmulator
+from tests.harness.local_stack import (
+    EVENTS_DIR,
+    STANDIN_API_KEY,
+    LocalStack,
+    function_env_from_env_json,
+    local_stack,
+)
+
+# What each event in events/ must produce with events/env.json's settings; a new event needs a line here.
+EXPECTED_STATUS = {
+    "signed_in.json": 200,
+    "no_claims.json": 401,
+    "wrong_group.json": 403,
+}
+
+
+def event_files() -> list[Path]:
+    return sorted(p for p in EVENTS_DIR.glob("*.json") if p.name != "env.json")
+
+
+@pytest.fixture(scope="module")
+def running_stack() -> Iterator[LocalStack]:
+    with local_stack() as stack:
+        stack.put_api_key(function_env_from_env_json()["GRADIUM_API_KEY_SECRET_ID"], STANDIN_API_KEY)
+        yield stack
+
+
+def test_every_event_has_an_expected_status() -> None:
+    assert {p.name for p in event_files()} == set(EXPECTED_STATUS)
+
+
+@pytest.mark.parametrize("event_path", event_files(), ids=lambda p: p.name)
+def test_each_event_through_the_built_function(running_stack: LocalStack, event_path: Path) -> None:
+    with LambdaEmulator(running_stack.function_env()) as emulator:
+        answer = emulator.invoke(json.loads(event_path.read_text())).response
+    assert answer["statusCode"] == EXPECTED_STATUS[event_path.name], answer
+    assert answer["headers"]["Content-Type"] == "application/json"
+    assert answer["headers"]["Cache-Control"] == "no-store"
+    body = json.loads(answer["body"])
+    if answer["statusCode"] == 200:
+        assert set(body) == {"token", "expires_at"}
+    else:
+        assert set(body) == {"error"}
+
+
+def test_warm_invocations_reuse_one_connection_and_mint_fresh_tokens(running_stack: LocalStack) -> None:
+    standin = running_stack.standin
+    assert standin is not None
+    connections_before = standin.connections
+    event = json.loads((EVENTS_DIR / "signed_in.json").read_text())
+    with LambdaEmulator(running_stack.function_env()) as emulator:
+        tokens = [json.loads(emulator.invoke(event).response["body"])["token"] for _ in range(10)]
+    assert len(set(tokens)) == 10
+    assert standin.connections - connections_before == 1
+
+
+def test_logs_of_the_built_function_never_hold_secrets(running_stack: LocalStack) -> None:
+    """Even with the event logging switch on and DEBUG level, as an operator debugging might set."""
+    env = running_stack.function_env({"POWERTOOLS_LOGGER_LOG_EVENT": "true", "POWERTOOLS_LOG_LEVEL": "DEBUG"})
+    events = [json.loads(p.read_text()) for p in event_files()]
+    jwt = json.loads((EVENTS_DIR / "signed_in.json").read_text())["headers"]["Authorization"]
+    with LambdaEmulator(env) as emulator:
+        answers = [emulator.invoke(event).response for event in events]
+        logs = emulator.logs()
+    tokens = [json.loads(a["body"])["token"] for a in answers if a["statusCode"] == 200]
+    assert tokens, "no token was issued, so the check below would prove nothing"
+    assert "Token issued" in logs and "REPORT RequestId" in logs
+    for secret in (STANDIN_API_KEY, jwt, jwt.split(".")[1], *tokens):
+        assert secret not in logs
+
+
+def test_a_cold_start_is_timed(running_stack: LocalStack) -> None:
+    event = json.loads((EVENTS_DIR / "signed_in.json").read_text())
+    with LambdaEmulator(running_stack.function_env()) as emulator:
+        cold = emulator.invoke(event)
+        warm = [emulator.invoke(event).elapsed_ms for _ in range(20)]
+        init_ms = emulator.init_duration_ms()
+    assert init_ms is not None and init_ms > 0
+    warm.sort()
+    print(
+        f"\nbuilt function: cold {cold.elapsed_ms:.0f} ms (init {init_ms:.0f} ms), warm p50 {warm[10]:.1f} ms"
+    )
+    assert warm[10] < cold.elapsed_ms

@@ -1,0 +1,236 @@
+"""The handler in-process: boto3 against a moto server, Gradium as a real HTTP stand-in on loopback.
+
+Each test loads app.py afresh with its own environment (as a new Lambda environment would) and a
+service name of its own, so Powertools' logger writes to the output this test captures.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.harness.gradium_standin import GradiumStandIn, Reply
+from tests.harness.local_stack import STANDIN_API_KEY, LocalStack
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+SIGNED_IN = json.loads((EVENTS / "signed_in.json").read_text())
+JWT = SIGNED_IN["headers"]["Authorization"]
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "TokenFunction"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:TokenFunction"
+    aws_request_id: str = "5f0c3c1e-0000-4000-8000-000000000001"
+
+
+@dataclass
+class Outcome:
+    status: int
+    headers: dict[str, str]
+    body: dict[str, Any]
+    output: str  # everything the function printed: logs and EMF metrics
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.output.splitlines() if line.startswith("{")]
+
+    def metrics(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for record in self.records():
+            if "_aws" in record:
+                merged.update(record)
+        return merged
+
+
+Loader = Callable[..., ModuleType]
+
+
+@pytest.fixture
+def load_app(
+    monkeypatch: pytest.MonkeyPatch, stack: LocalStack, standin: GradiumStandIn, secret_name: str
+) -> Loader:
+    def load(**overrides: str) -> ModuleType:
+        env = stack.function_env(
+            {
+                "GRADIUM_API_KEY_SECRET_ID": secret_name,
+                "GRADIUM_TOKEN_URL": standin.token_url,
+                "POWERTOOLS_SERVICE_NAME": f"test-{uuid.uuid4().hex[:8]}",
+            }
+            | overrides
+        )
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        import app
+
+        return importlib.reload(app)
+
+    return load
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Callable[[ModuleType, Any], Outcome]:
+    def invoke(app: ModuleType, event: Any) -> Outcome:
+        capsys.readouterr()
+        response = app.handler(copy.deepcopy(event), FakeContext())
+        captured = capsys.readouterr()
+        return Outcome(
+            response["statusCode"],
+            response["headers"],
+            json.loads(response["body"]),
+            captured.out + captured.err,
+        )
+
+    return invoke
+
+
+def event_file(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+def test_a_signed_in_user_gets_a_fresh_token(
+    load_app: Loader, run, stack: LocalStack, secret_name, standin
+) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    app = load_app()
+    first, second = run(app, SIGNED_IN), run(app, SIGNED_IN)
+    assert first.status == second.status == 200
+    assert first.body == {"token": standin.issued_tokens[0], "expires_at": first.body["expires_at"]}
+    assert second.body["token"] == standin.issued_tokens[1] != first.body["token"]
+    assert first.headers["Content-Type"] == "application/json"
+    assert first.headers["Cache-Control"] == "no-store"
+
+
+def test_one_audit_line_per_token_without_the_token(load_app: Loader, run, stack, secret_name) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    outcome = run(load_app(), SIGNED_IN)
+    token = outcome.body["token"]
+    [audit] = [r for r in outcome.records() if r.get("audit") == "token_issued"]
+    assert audit["caller_sub"] == SIGNED_IN["requestContext"]["authorizer"]["claims"]["sub"]
+    assert audit["correlation_id"] == SIGNED_IN["requestContext"]["requestId"]
+    assert audit["expires_at"] == outcome.body["expires_at"]
+    assert audit["token_sha256"] == hashlib.sha256(token.encode()).hexdigest()[:16]
+    assert audit["upstream_ms"] > 0
+    assert token not in outcome.output
+
+
+def test_metrics_count_tokens_and_upstream_latency(load_app: Loader, run, stack, secret_name) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    metrics = run(load_app(), SIGNED_IN).metrics()
+    assert metrics["TokensIssued"] == [1.0]
+    assert metrics["UpstreamLatency"][0] > 0
+    names = {m["Name"] for d in metrics["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    assert {"TokensIssued", "UpstreamLatency"} <= names
+    assert metrics["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "GradiumTokenBroker"
+
+
+def test_no_claims_is_401_without_calling_gradium(load_app: Loader, run, stack, secret_name, standin) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    outcome = run(load_app(), event_file("no_claims.json"))
+    assert (outcome.status, outcome.body) == (401, {"error": "Unauthorized"})
+    assert standin.requests == []
+
+
+def test_wrong_group_is_403_without_calling_gradium(
+    load_app: Loader, run, stack, secret_name, standin
+) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    outcome = run(load_app(REQUIRED_GROUP="voice-users"), event_file("wrong_group.json"))
+    assert (outcome.status, outcome.body) == (403, {"error": "Forbidden"})
+    assert standin.requests == []
+
+
+def test_no_required_group_lets_any_signed_in_user_in(load_app: Loader, run, stack, secret_name) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    assert run(load_app(REQUIRED_GROUP=""), event_file("wrong_group.json")).status == 200
+
+
+@pytest.mark.parametrize("bad_event", [None, [], "POST /gradium-token", 7])
+def test_an_event_that_is_not_an_object_is_400(load_app: Loader, run, bad_event: object) -> None:
+    outcome = run(load_app(), bad_event)
+    assert (outcome.status, outcome.body) == (400, {"error": "Malformed request"})
+
+
+@pytest.mark.parametrize("bad_event", [{}, {"requestContext": None}, {"requestContext": {"authorizer": []}}])
+def test_an_event_missing_its_parts_is_401(load_app: Loader, run, bad_event: object) -> None:
+    assert run(load_app(), bad_event).status == 401
+
+
+def test_a_missing_secret_is_500_without_calling_gradium(load_app: Loader, run, standin) -> None:
+    outcome = run(load_app(), SIGNED_IN)
+    assert (outcome.status, outcome.body) == (500, {"error": "Gradium API key is not available"})
+    assert standin.requests == []
+
+
+def test_a_blank_secret_is_500(load_app: Loader, run, stack, secret_name, standin) -> None:
+    stack.put_api_key(secret_name, "   ")
+    assert run(load_app(), SIGNED_IN).status == 500
+    assert standin.requests == []
+
+
+def test_a_gradium_failure_is_502_and_never_echoes_gradium(
+    load_app: Loader, run, stack, secret_name, standin
+) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    standin.queue(*[Reply(500, b"error from server: internal detail 7f3a")] * 3)
+    outcome = run(load_app(), SIGNED_IN)
+    assert (outcome.status, outcome.body) == (502, {"error": "Gradium token service failed"})
+    assert "7f3a" not in outcome.output
+    metrics = outcome.metrics()
+    assert any(r.get("kind") == "http_5xx" and "UpstreamErrorsByKind" in r for r in outcome.records())
+    assert "UpstreamErrors" in metrics
+
+
+def test_a_bad_gradium_answer_is_502(load_app: Loader, run, stack, secret_name, standin) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    standin.queue(Reply(200, {"token": "", "expires_at": "2026-05-23T12:00:00Z"}))
+    assert run(load_app(), SIGNED_IN).status == 502
+
+
+def test_a_rejected_key_is_502(load_app: Loader, run, stack, secret_name) -> None:
+    stack.put_api_key(secret_name, "gd_not_a_key_gradium_knows")
+    outcome = run(load_app(), SIGNED_IN)
+    assert outcome.status == 502
+    assert "gd_not_a_key_gradium_knows" not in outcome.output
+
+
+def test_a_slow_gradium_is_504_within_the_budget(load_app: Loader, run, stack, secret_name, standin) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    standin.queue(Reply(200, {"token": "late", "expires_at": "2026-05-23T12:00:00Z"}, delay=3))
+    outcome = run(load_app(GRADIUM_TIMEOUT_SECONDS="0.5"), SIGNED_IN)
+    assert (outcome.status, outcome.body) == (504, {"error": "Gradium token service timed out"})
+
+
+def test_a_refused_configuration_is_500_and_sends_the_key_nowhere(
+    load_app: Loader, run, stack, secret_name, standin
+) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    app = load_app(GRADIUM_TOKEN_URL="http://api.gradium.example/api/api-keys/token")
+    outcome = run(app, SIGNED_IN)
+    assert (outcome.status, outcome.body) == (500, {"error": "Token service is misconfigured"})
+    assert run(app, event_file("no_claims.json")).status == 401
+
+
+def test_logs_never_hold_the_key_the_token_or_the_jwt(load_app: Loader, run, stack, secret_name) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    app = load_app(POWERTOOLS_LOGGER_LOG_EVENT="true", POWERTOOLS_LOG_LEVEL="DEBUG")
+    outcomes = [
+        run(app, SIGNED_IN),
+        run(app, event_file("wrong_group.json")),
+        run(app, event_file("no_claims.json")),
+    ]
+    token = outcomes[0].body["token"]
+    output = "".join(o.output for o in outcomes)
+    assert "Token issued" in output  # the logs were captured
+    for secret in (STANDIN_API_KEY, token, JWT, JWT.split(".")[1]):
+        assert secret not in output

@@ -1,0 +1,181 @@
+"""GradiumClient against a real HTTP stand-in on loopback: contract, retries, budget, redirects, pooling."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.harness.gradium_standin import GradiumStandIn, Reply
+from tests.harness.lambda_emulator import free_port
+from tests.harness.local_stack import STANDIN_API_KEY
+
+from errors import UpstreamError, UpstreamRejectedKey, UpstreamTimeout
+from gradium_client import MAX_ATTEMPTS, MAX_BODY_BYTES, GradiumClient
+
+KEY = STANDIN_API_KEY
+
+
+def deadline(seconds: float = 5.0) -> float:
+    return time.monotonic() + seconds
+
+
+def test_returns_token_and_expiry_exactly_as_gradium_sent_them(standin: GradiumStandIn) -> None:
+    standin.queue(Reply(200, {"token": "tok-123", "expires_at": "2026-05-23T12:00:00Z", "extra": 1}))
+    minted = GradiumClient(standin.token_url).mint_token(KEY, deadline())
+    assert (minted.token, minted.expires_at, minted.attempts) == ("tok-123", "2026-05-23T12:00:00Z", 1)
+
+
+def test_sends_a_plain_get_with_the_key_header(standin: GradiumStandIn) -> None:
+    GradiumClient(standin.token_url).mint_token(KEY, deadline())
+    [request] = standin.requests
+    assert request.method == "GET"
+    assert request.path == "/api/api-keys/token"
+    assert request.headers["x-api-key"] == KEY
+
+
+def test_every_call_mints_a_fresh_token(standin: GradiumStandIn) -> None:
+    client = GradiumClient(standin.token_url)
+    tokens = {client.mint_token(KEY, deadline()).token for _ in range(3)}
+    assert len(tokens) == 3
+    assert len(standin.requests) == 3
+
+
+@pytest.mark.parametrize(
+    "expires_at", ["2026-05-23T12:00:00Z", "2026-05-23T12:00:00.123456Z", "2026-05-23T12:00:00+00:00"]
+)
+def test_accepts_iso8601_variants(standin: GradiumStandIn, expires_at: str) -> None:
+    standin.queue(Reply(200, {"token": "t", "expires_at": expires_at}))
+    assert GradiumClient(standin.token_url).mint_token(KEY, deadline()).expires_at == expires_at
+
+
+def test_one_kept_alive_connection_serves_many_calls(standin: GradiumStandIn) -> None:
+    client = GradiumClient(standin.token_url)
+    for _ in range(10):
+        client.mint_token(KEY, deadline())
+    assert standin.connections == 1
+    assert len(standin.requests) == 10
+
+
+def test_a_connection_the_server_closed_is_replaced(standin: GradiumStandIn) -> None:
+    client = GradiumClient(standin.token_url)
+    standin.queue(Reply(200, {"token": "t1", "expires_at": "2026-05-23T12:00:00Z"}, {"Connection": "close"}))
+    client.mint_token(KEY, deadline())
+    assert client.mint_token(KEY, deadline()).token.startswith("gtk_")
+    assert standin.connections == 2
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
+def test_retries_transient_statuses_then_succeeds(standin: GradiumStandIn, status: int) -> None:
+    standin.queue(Reply(status, b"busy", {"Retry-After": "0"}))
+    minted = GradiumClient(standin.token_url).mint_token(KEY, deadline())
+    assert minted.attempts == 2
+    assert len(standin.requests) == 2
+
+
+def test_gives_up_after_the_bounded_number_of_attempts(standin: GradiumStandIn) -> None:
+    standin.queue(*[Reply(503, b"down")] * (MAX_ATTEMPTS + 2))
+    with pytest.raises(UpstreamError) as failure:
+        GradiumClient(standin.token_url).mint_token(KEY, deadline())
+    assert failure.value.kind == "http_5xx"
+    assert failure.value.status == 502
+    assert len(standin.requests) == MAX_ATTEMPTS
+
+
+def test_retry_after_beyond_the_budget_fails_at_once(standin: GradiumStandIn) -> None:
+    standin.queue(Reply(429, b"slow down", {"Retry-After": "60"}))
+    started = time.monotonic()
+    with pytest.raises(UpstreamError) as failure:
+        GradiumClient(standin.token_url).mint_token(KEY, deadline(2))
+    assert failure.value.kind == "http_429"
+    assert time.monotonic() - started < 1
+    assert len(standin.requests) == 1
+
+
+@pytest.mark.parametrize("status", [400, 404, 422])
+def test_client_errors_are_not_retried(standin: GradiumStandIn, status: int) -> None:
+    standin.queue(Reply(status, {"detail": "nope"}))
+    with pytest.raises(UpstreamError) as failure:
+        GradiumClient(standin.token_url).mint_token(KEY, deadline())
+    assert failure.value.kind == "http_4xx"
+    assert len(standin.requests) == 1
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_rejected_key_is_reported_without_retrying(standin: GradiumStandIn, status: int) -> None:
+    standin.queue(Reply(status, b"error from server 1008: API key is revoked or expired"))
+    with pytest.raises(UpstreamRejectedKey):
+        GradiumClient(standin.token_url).mint_token(KEY, deadline())
+    assert len(standin.requests) == 1
+
+
+def test_connection_errors_are_retried_then_reported() -> None:
+    url = f"http://127.0.0.1:{free_port()}/api/api-keys/token"  # nothing listens there
+    with pytest.raises(UpstreamError) as failure:
+        GradiumClient(url).mint_token(KEY, deadline())
+    assert failure.value.kind == "connection"
+    assert failure.value.status == 502
+
+
+def test_the_budget_covers_the_whole_call(standin: GradiumStandIn) -> None:
+    standin.queue(Reply(200, {"token": "late", "expires_at": "2026-05-23T12:00:00Z"}, delay=3))
+    started = time.monotonic()
+    with pytest.raises(UpstreamTimeout) as failure:
+        GradiumClient(standin.token_url).mint_token(KEY, deadline(0.5))
+    elapsed = time.monotonic() - started
+    assert failure.value.status == 504
+    assert 0.4 < elapsed < 1.0
+
+
+def test_retries_stop_when_the_budget_is_spent(standin: GradiumStandIn) -> None:
+    standin.queue(Reply(503, b"", delay=0.3), Reply(503, b"", delay=0.3), Reply(503, b"", delay=0.3))
+    started = time.monotonic()
+    with pytest.raises(UpstreamError):
+        GradiumClient(standin.token_url).mint_token(KEY, deadline(0.5))
+    assert time.monotonic() - started < 0.9
+
+
+def test_redirects_are_not_followed_and_the_key_goes_nowhere_else(standin: GradiumStandIn) -> None:
+    with GradiumStandIn({KEY}) as elsewhere:
+        standin.queue(Reply(302, b"", {"Location": elsewhere.token_url}))
+        with pytest.raises(UpstreamError) as failure:
+            GradiumClient(standin.token_url).mint_token(KEY, deadline())
+        assert failure.value.kind == "redirect"
+        assert elsewhere.requests == []
+    assert len(standin.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'"token"',
+        b'{"expires_at": "2026-05-23T12:00:00Z"}',
+        b'{"token": "", "expires_at": "2026-05-23T12:00:00Z"}',
+        b'{"token": 42, "expires_at": "2026-05-23T12:00:00Z"}',
+        b'{"token": "t"}',
+        b'{"token": "t", "expires_at": "tomorrow"}',
+        b'{"token": "t", "expires_at": 1790000000}',
+    ],
+)
+def test_an_answer_without_a_valid_token_is_refused(standin: GradiumStandIn, body: bytes) -> None:
+    standin.queue(Reply(200, body))
+    with pytest.raises(UpstreamError) as failure:
+        GradiumClient(standin.token_url).mint_token(KEY, deadline())
+    assert failure.value.kind == "bad_body"
+
+
+def test_an_oversized_answer_is_refused(standin: GradiumStandIn) -> None:
+    padding = "x" * (MAX_BODY_BYTES + 1)
+    standin.queue(Reply(200, {"token": "t", "expires_at": "2026-05-23T12:00:00Z", "pad": padding}))
+    client = GradiumClient(standin.token_url)
+    with pytest.raises(UpstreamError) as failure:
+        client.mint_token(KEY, deadline())
+    assert failure.value.kind == "oversized_body"
+    assert client.mint_token(KEY, deadline()).token  # the pool recovers with a new connection
+
+
+def test_an_oversized_error_body_still_counts_as_the_status(standin: GradiumStandIn) -> None:
+    standin.queue(Reply(503, b"<html>" + b"x" * (MAX_BODY_BYTES * 2)))
+    assert GradiumClient(standin.token_url).mint_token(KEY, deadline()).attempts == 2
