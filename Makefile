@@ -4,6 +4,7 @@ SHELL := /bin/bash
 
 VENV := .venv
 VENV_LAMBDA := .venv-lambda
+VENV_CHECKOV := .venv-checkov
 BIN := $(VENV)/bin
 EVENT ?= events/signed_in.json
 
@@ -25,7 +26,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-venv: $(VENV)/.installed $(VENV_LAMBDA)/.installed ## Create the test and emulated-runtime virtualenvs
+venv: $(VENV)/.installed $(VENV_LAMBDA)/.installed $(VENV_CHECKOV)/.installed ## Create the virtualenvs: tests, emulated runtime, checkov
 
 $(VENV)/.installed: tests/requirements.txt
 	$(PYTHON313) -m venv $(VENV)
@@ -36,6 +37,11 @@ $(VENV)/.installed: tests/requirements.txt
 $(VENV_LAMBDA)/.installed: tests/harness/requirements-runtime.txt
 	$(PYTHON313) -m venv $(VENV_LAMBDA)
 	$(VENV_LAMBDA)/bin/pip install --quiet -r tests/harness/requirements-runtime.txt
+	touch $@
+
+$(VENV_CHECKOV)/.installed: tests/requirements-checkov.txt
+	$(PYTHON313) -m venv $(VENV_CHECKOV)
+	$(VENV_CHECKOV)/bin/pip install --quiet -r tests/requirements-checkov.txt
 	touch $@
 
 build: venv ## sam build: the function and its layer into .aws-sam/build
@@ -52,9 +58,10 @@ format: venv ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-validate: venv ## sam validate --lint and cfn-lint on template.yaml
+validate: venv ## sam validate --lint, cfn-lint with the serverless rules, and checkov on template.yaml
 	$(BIN)/sam validate --lint
-	$(BIN)/cfn-lint -- template.yaml
+	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
+	$(VENV_CHECKOV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
 test: lint build ## Lint, build, then unit, integration (built function under the emulator) and template tests
 	$(BIN)/pytest
@@ -69,4 +76,4 @@ logs: venv ## Tail the deployed function's logs (default environment's stack)
 	$(BIN)/sam logs --name TokenFunction --tail
 
 clean: ## Remove the virtualenvs and build output
-	rm -rf $(VENV) $(VENV_LAMBDA) .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_LAMBDA) $(VENV_CHECKOV) .aws-sam .pytest_cache .ruff_cache

@@ -12,17 +12,18 @@ from errors import ApiKeyUnavailable
 
 # Secrets Manager's SDK defaults (60 s timeouts) would outlive API Gateway's 29 s; fail fast instead.
 SECRETS_MANAGER_CONFIG = Config(
-    connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 2}
+    connect_timeout=1, read_timeout=1, retries={"mode": "standard", "total_max_attempts": 2}
 )
 
 
 class ApiKeySource:
     """Reads the key from one secret; the cache keeps it for `ttl_seconds`, failures are never cached."""
 
-    def __init__(self, secret_id: str, ttl_seconds: int, provider: SecretsProvider | None = None) -> None:
+    def __init__(self, secret_id: str, ttl_seconds: int, provider: SecretsProvider) -> None:
+        """`provider` is best made with SECRETS_MANAGER_CONFIG as its boto_config."""
         self._secret_id = secret_id
         self._ttl_seconds = ttl_seconds
-        self._provider = provider or SecretsProvider(boto_config=SECRETS_MANAGER_CONFIG)
+        self._provider = provider
 
     def get(self, *, refresh: bool = False) -> str:
         """Return the API key, from the cache unless `refresh` is set.

@@ -1,25 +1,31 @@
 """POST /gradium-token: give a signed-in user a fresh single-use Gradium token.
 
-The handler only parses the event, calls the broker and shapes the answer; what each step means
-lives in caller.py, token_broker.py, gradium_client.py and api_key.py.
+The handler only parses the event, calls the domain and shapes the answer; what each step means
+lives in caller.py, quota.py, token_broker.py, gradium_client.py and api_key.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from api_key import ApiKeySource
-from caller import caller_from_event, require_group
+from api_key import SECRETS_MANAGER_CONFIG, ApiKeySource
+from caller import Caller, caller_from_event, require_group
 from config import ConfigError, Settings
-from errors import BrokerError, Misconfigured, UpstreamError
+from errors import BrokerError, Misconfigured, QuotaUnavailable, UpstreamError
 from gradium_client import GradiumClient
+from quota import DYNAMODB_CONFIG, TokenQuota
 from token_broker import TokenBroker
 
 logger = Logger()
@@ -33,23 +39,51 @@ RESPONSE_HEADERS = {
 }
 
 
-def _build() -> tuple[Settings | None, TokenBroker | None]:
+@dataclass(frozen=True)
+class Service:
+    """Everything built once per execution environment."""
+
+    settings: Settings
+    broker: TokenBroker
+    quota: TokenQuota | None
+    traced: Callable[[str], contextlib.AbstractContextManager[Any]]
+
+
+def _build() -> Service | None:
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
         logger.error("Configuration refused", extra={"reason": str(exc)})
-        return None, None
+        return None
+    # One boto3 session for both clients: the second client then reuses the first one's loaded
+    # endpoint and retry data (about 15 ms instead of 90 ms of cold start).
+    session = boto3.session.Session()
+    secrets = SecretsProvider(boto_config=SECRETS_MANAGER_CONFIG, boto3_session=session)
     broker = TokenBroker(
-        ApiKeySource(settings.secret_id, settings.secret_cache_ttl_seconds),
+        ApiKeySource(settings.secret_id, settings.secret_cache_ttl_seconds, secrets),
         GradiumClient(settings.token_url),
         settings.timeout_seconds,
     )
-    return settings, broker
+    quota = None
+    if settings.tokens_per_user_per_minute and settings.quota_table_name:
+        dynamodb = session.client("dynamodb", config=DYNAMODB_CONFIG)
+        quota = TokenQuota(settings.quota_table_name, settings.tokens_per_user_per_minute, dynamodb)
+    return Service(settings, broker, quota, _tracing(settings.tracing_enabled))
 
 
-# Built once per environment, during init: the SDK client, the secret cache and the kept-alive
-# connection to Gradium then serve every later invocation.
-SETTINGS, BROKER = _build()
+def _tracing(enabled: bool) -> Callable[[str], contextlib.AbstractContextManager[Any]]:
+    """X-Ray subsegments when tracing is on; otherwise nothing, not even the X-Ray SDK's import."""
+    if not enabled:
+        return lambda name: contextlib.nullcontext()
+    from aws_lambda_powertools import Tracer  # patches botocore and http.client: AWS and Gradium calls
+
+    tracer = Tracer()
+    return tracer.provider.in_subsegment
+
+
+# Built during init: the SDK clients, the secret cache and the kept-alive connection to Gradium then
+# serve every later invocation of this environment.
+SERVICE = _build()
 
 
 # log_event=False is explicit so POWERTOOLS_LOGGER_LOG_EVENT=true cannot log the caller's JWT.
@@ -62,10 +96,13 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
         caller = caller_from_event(event)
         logger.append_keys(caller_sub=caller.sub)
-        if SETTINGS is None or BROKER is None:
+        if SERVICE is None:
             raise Misconfigured("configuration was refused at start-up")
-        require_group(caller, SETTINGS.required_group)
-        issued = BROKER.issue()
+        require_group(caller, SERVICE.settings.required_group)
+        _enforce_quota(SERVICE, caller)
+        # Only the call is traced, never its result: the token must not reach X-Ray.
+        with SERVICE.traced("## issue_gradium_token"):
+            issued = SERVICE.broker.issue()
     except BrokerError as exc:
         return _failure(exc)
 
@@ -86,12 +123,32 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     return _response(200, {"token": issued.minted.token, "expires_at": issued.minted.expires_at})
 
 
+def _enforce_quota(service: Service, caller: Caller) -> None:
+    if service.quota is None:
+        return
+    try:
+        service.quota.consume(caller.sub)
+    except QuotaUnavailable as exc:
+        if not service.settings.quota_fail_open:
+            raise
+        logger.warning(
+            "Quota check failed; token issued anyway (QUOTA_FAIL_OPEN)", extra={"detail": str(exc)}
+        )
+        _count_failure(exc)
+
+
 def _failure(exc: BrokerError) -> dict[str, Any]:
     log = logger.error if exc.status >= 500 else logger.warning
     log("Request refused", extra={"status": exc.status, "error": type(exc).__name__, "detail": str(exc)})
     metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
+    _count_failure(exc)
+    return _response(exc.status, {"error": exc.public_message}, exc.headers())
+
+
+def _count_failure(exc: BrokerError) -> None:
+    if exc.metric:
+        metrics.add_metric(name=exc.metric, unit=MetricUnit.Count, value=1)
     if isinstance(exc, UpstreamError):
-        metrics.add_metric(name="UpstreamErrors", unit=MetricUnit.Count, value=1)
         with single_metric(
             name="UpstreamErrorsByKind",
             unit=MetricUnit.Count,
@@ -100,8 +157,13 @@ def _failure(exc: BrokerError) -> dict[str, Any]:
             default_dimensions=metrics.default_dimensions,
         ) as metric:
             metric.add_dimension(name="kind", value=exc.kind)
-    return _response(exc.status, {"error": exc.public_message})
 
 
-def _response(status: int, body: dict[str, str]) -> dict[str, Any]:
-    return {"statusCode": status, "headers": dict(RESPONSE_HEADERS), "body": json.dumps(body)}
+def _response(
+    status: int, body: dict[str, str], extra_headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    headers = RESPONSE_HEADERS | (extra_headers or {})
+    origin = SERVICE.settings.allowed_origin if SERVICE else None
+    if origin:
+        headers |= {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    return {"statusCode": status, "headers": headers, "body": json.dumps(body)}

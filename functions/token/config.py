@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 DEFAULT_TOKEN_URL = "https://api.gradium.ai/api/api-keys/token"  # noqa: S105 (a URL, not a secret)
 DEFAULT_TIMEOUT_SECONDS = 8.0
 DEFAULT_SECRET_CACHE_TTL_SECONDS = 300
+DEFAULT_TOKENS_PER_USER_PER_MINUTE = 10
+MAX_TOKENS_PER_USER_PER_MINUTE = 10_000
 
 # The function's own timeout (template) must cover the Gradium budget plus a secret fetch;
 # API Gateway gives up after 29 s, so a larger budget could never be honoured.
@@ -35,6 +37,11 @@ class Settings:
     timeout_seconds: float
     secret_cache_ttl_seconds: int
     required_group: str | None
+    tokens_per_user_per_minute: int  # 0: no quota
+    quota_table_name: str | None
+    quota_fail_open: bool
+    allowed_origin: str | None  # CORS origin of a browser app; None: no CORS headers
+    tracing_enabled: bool
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -42,6 +49,18 @@ class Settings:
         secret_id = environ.get("GRADIUM_API_KEY_SECRET_ID", "").strip()
         if not secret_id:
             raise ConfigError("GRADIUM_API_KEY_SECRET_ID is required")
+        quota = _number(
+            environ,
+            "TOKENS_PER_USER_PER_MINUTE",
+            DEFAULT_TOKENS_PER_USER_PER_MINUTE,
+            0,
+            MAX_TOKENS_PER_USER_PER_MINUTE,
+        )
+        if quota != int(quota):
+            raise ConfigError("TOKENS_PER_USER_PER_MINUTE must be a whole number")
+        quota_table = environ.get("QUOTA_TABLE_NAME", "").strip() or None
+        if quota and not quota_table:
+            raise ConfigError("QUOTA_TABLE_NAME is required while TOKENS_PER_USER_PER_MINUTE is above 0")
         return cls(
             secret_id=secret_id,
             token_url=_token_url(environ.get("GRADIUM_TOKEN_URL", "").strip() or DEFAULT_TOKEN_URL),
@@ -58,7 +77,35 @@ class Settings:
                 )
             ),
             required_group=environ.get("REQUIRED_GROUP", "").strip() or None,
+            tokens_per_user_per_minute=int(quota),
+            quota_table_name=quota_table,
+            quota_fail_open=_flag(environ, "QUOTA_FAIL_OPEN"),
+            allowed_origin=_origin(environ.get("ALLOWED_ORIGIN", "").strip()),
+            tracing_enabled=_flag(environ, "TRACING_ENABLED"),
         )
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw in ("", "false", "0", "no"):
+        return False
+    if raw in ("true", "1", "yes"):
+        return True
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _origin(origin: str) -> str | None:
+    """One exact browser origin (scheme://host[:port]); a wildcard would let any site mint tokens."""
+    if not origin:
+        return None
+    parts = urlsplit(origin)
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or origin != f"{parts.scheme}://{parts.netloc}"
+    ):
+        raise ConfigError("ALLOWED_ORIGIN must be one origin such as https://app.example.com (no path, no *)")
+    return origin
 
 
 def _number(environ: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:

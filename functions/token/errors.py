@@ -12,12 +12,17 @@ class BrokerError(Exception):
 
     status: int = 500
     public_message: str = "Internal error"
+    metric: str | None = None  # the EMF metric that counts this failure, if any
 
     def __init__(self, detail: str = "", *, public_message: str | None = None) -> None:
         # `detail` is for our logs only: it must never hold a secret or an upstream body.
         super().__init__(detail or self.public_message)
         if public_message is not None:
             self.public_message = public_message
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers this failure calls for."""
+        return {}
 
 
 class BadRequest(BrokerError):
@@ -35,6 +40,25 @@ class Forbidden(BrokerError):
     public_message = "Forbidden"
 
 
+class QuotaExceeded(BrokerError):
+    status = 429
+    public_message = "Too many token requests; retry later"
+    metric = "QuotaRejections"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"quota exceeded, next window in {retry_after} s")
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class QuotaUnavailable(BrokerError):
+    status = 503
+    public_message = "Token service is temporarily unavailable"
+    metric = "QuotaCheckFailures"
+
+
 class Misconfigured(BrokerError):
     status = 500
     public_message = "Token service is misconfigured"
@@ -50,6 +74,7 @@ class UpstreamError(BrokerError):
 
     status = 502
     public_message = "Gradium token service failed"
+    metric = "UpstreamErrors"
 
     def __init__(self, kind: str, detail: str = "") -> None:
         super().__init__(detail or kind)

@@ -29,8 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     real_key = os.environ.get("GRADIUM_API_KEY", "").strip()
     event = json.loads(args.event.read_text())
     with local_stack(with_standin=not real_key) as stack:
-        secret_id = function_env_from_env_json()["GRADIUM_API_KEY_SECRET_ID"]
-        stack.put_api_key(secret_id, real_key or STANDIN_API_KEY)
+        env_json = function_env_from_env_json()
+        stack.put_api_key(env_json["GRADIUM_API_KEY_SECRET_ID"], real_key or STANDIN_API_KEY)
+        stack.create_quota_table(env_json["QUOTA_TABLE_NAME"])
         overrides = {"GRADIUM_TOKEN_URL": "https://api.gradium.ai/api/api-keys/token"} if real_key else {}
         gradium = "api.gradium.ai (GRADIUM_API_KEY is set)" if real_key else "the local stand-in"
         print(f"Invoking the built TokenFunction with {args.event.name}; Gradium is {gradium}.\n")

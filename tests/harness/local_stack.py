@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.server import ThreadedMotoServer
 from samcli.yamlhelper import yaml_parse
+from werkzeug.serving import make_server
 
 from tests.harness.gradium_standin import GradiumStandIn
 
@@ -52,20 +56,32 @@ def function_env_from_template(function: str = "TokenFunction") -> dict[str, str
 class LocalStack:
     moto_url: str
     standin: GradiumStandIn | None
-    secrets_manager: object
+    secrets_manager: Any
+    dynamodb: Any
 
     def put_api_key(self, secret_id: str, value: str) -> str:
         """Create the secret, or give it a new value (a rotation); return its ARN."""
         client = self.secrets_manager
         try:
-            return client.create_secret(Name=secret_id, SecretString=value)["ARN"]  # type: ignore[attr-defined]
-        except client.exceptions.ResourceExistsException:  # type: ignore[attr-defined]
-            return client.put_secret_value(SecretId=secret_id, SecretString=value)["ARN"]  # type: ignore[attr-defined]
+            return client.create_secret(Name=secret_id, SecretString=value)["ARN"]
+        except client.exceptions.ResourceExistsException:
+            return client.put_secret_value(SecretId=secret_id, SecretString=value)["ARN"]
+
+    def create_quota_table(self, name: str) -> None:
+        """The quota table as the template defines it (key `pk`), unless it exists already."""
+        with suppress(self.dynamodb.exceptions.ResourceInUseException):
+            self.dynamodb.create_table(
+                TableName=name,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            )
 
     def function_env(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
         """The template's variables overlaid with events/env.json's, pointed at this stack's ports."""
         env = function_env_from_template() | function_env_from_env_json()
         env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = self.moto_url
+        env["AWS_ENDPOINT_URL_DYNAMODB"] = self.moto_url
         if self.standin is not None:
             env["GRADIUM_TOKEN_URL"] = self.standin.token_url
         env.update(overrides or {})
@@ -80,17 +96,39 @@ def local_stack(with_standin: bool = True) -> Iterator[LocalStack]:
     moto.start()
     host, port = moto.get_host_and_port()
     moto_url = f"http://{host}:{port}"
-    client = boto3.client(
-        "secretsmanager",
-        region_name=REGION,
-        endpoint_url=moto_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+
+    def client(service: str) -> Any:
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=moto_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
     standin = GradiumStandIn({STANDIN_API_KEY}).start() if with_standin else None
     try:
-        yield LocalStack(moto_url, standin, client)
+        yield LocalStack(moto_url, standin, client("secretsmanager"), client("dynamodb"))
     finally:
         if standin is not None:
             standin.stop()
         moto.stop()
+
+
+@contextmanager
+def serial_moto_server() -> Iterator[str]:
+    """A moto server that handles one request at a time; yields its URL.
+
+    DynamoDB applies each conditional write atomically, but moto takes no lock, so two requests
+    served on two threads can interleave inside one write. Serving them one by one restores the
+    atomicity of a single request, and only that: two clients still race between their requests.
+    """
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server("127.0.0.1", 0, app, threaded=False)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -8,7 +8,8 @@ the layer, a handler path that does not resolve, or init work that breaks under 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,13 +42,25 @@ def running_stack() -> Iterator[LocalStack]:
         yield stack
 
 
+@pytest.fixture
+def function_env(running_stack: LocalStack) -> Callable[..., dict[str, str]]:
+    """The function's environment with a quota table of its own, so tests do not share counters."""
+
+    def make(**overrides: str) -> dict[str, str]:
+        table = f"quota-{uuid.uuid4().hex[:8]}"
+        running_stack.create_quota_table(table)
+        return running_stack.function_env({"QUOTA_TABLE_NAME": table, **overrides})
+
+    return make
+
+
 def test_every_event_has_an_expected_status() -> None:
     assert {p.name for p in event_files()} == set(EXPECTED_STATUS)
 
 
 @pytest.mark.parametrize("event_path", event_files(), ids=lambda p: p.name)
-def test_each_event_through_the_built_function(running_stack: LocalStack, event_path: Path) -> None:
-    with LambdaEmulator(running_stack.function_env()) as emulator:
+def test_each_event_through_the_built_function(function_env, event_path: Path) -> None:
+    with LambdaEmulator(function_env()) as emulator:
         answer = emulator.invoke(json.loads(event_path.read_text())).response
     assert answer["statusCode"] == EXPECTED_STATUS[event_path.name], answer
     assert answer["headers"]["Content-Type"] == "application/json"
@@ -59,20 +72,22 @@ def test_each_event_through_the_built_function(running_stack: LocalStack, event_
         assert set(body) == {"error"}
 
 
-def test_warm_invocations_reuse_one_connection_and_mint_fresh_tokens(running_stack: LocalStack) -> None:
+def test_warm_invocations_reuse_one_connection_and_mint_fresh_tokens(
+    running_stack: LocalStack, function_env
+) -> None:
     standin = running_stack.standin
     assert standin is not None
     connections_before = standin.connections
     event = json.loads((EVENTS_DIR / "signed_in.json").read_text())
-    with LambdaEmulator(running_stack.function_env()) as emulator:
+    with LambdaEmulator(function_env()) as emulator:
         tokens = [json.loads(emulator.invoke(event).response["body"])["token"] for _ in range(10)]
     assert len(set(tokens)) == 10
     assert standin.connections - connections_before == 1
 
 
-def test_logs_of_the_built_function_never_hold_secrets(running_stack: LocalStack) -> None:
+def test_logs_of_the_built_function_never_hold_secrets(function_env) -> None:
     """Even with the event logging switch on and DEBUG level, as an operator debugging might set."""
-    env = running_stack.function_env({"POWERTOOLS_LOGGER_LOG_EVENT": "true", "POWERTOOLS_LOG_LEVEL": "DEBUG"})
+    env = function_env(POWERTOOLS_LOGGER_LOG_EVENT="true", POWERTOOLS_LOG_LEVEL="DEBUG")
     events = [json.loads(p.read_text()) for p in event_files()]
     jwt = json.loads((EVENTS_DIR / "signed_in.json").read_text())["headers"]["Authorization"]
     with LambdaEmulator(env) as emulator:
@@ -85,9 +100,9 @@ def test_logs_of_the_built_function_never_hold_secrets(running_stack: LocalStack
         assert secret not in logs
 
 
-def test_a_cold_start_is_timed(running_stack: LocalStack) -> None:
+def test_a_cold_start_is_timed(function_env) -> None:
     event = json.loads((EVENTS_DIR / "signed_in.json").read_text())
-    with LambdaEmulator(running_stack.function_env()) as emulator:
+    with LambdaEmulator(function_env(TOKENS_PER_USER_PER_MINUTE="1000")) as emulator:
         cold = emulator.invoke(event)
         warm = [emulator.invoke(event).elapsed_ms for _ in range(20)]
         init_ms = emulator.init_duration_ms()
@@ -97,3 +112,19 @@ def test_a_cold_start_is_timed(running_stack: LocalStack) -> None:
         f"\nbuilt function: cold {cold.elapsed_ms:.0f} ms (init {init_ms:.0f} ms), warm p50 {warm[10]:.1f} ms"
     )
     assert warm[10] < cold.elapsed_ms
+
+
+def test_the_quota_answers_429_with_retry_after(function_env) -> None:
+    event = json.loads((EVENTS_DIR / "signed_in.json").read_text())
+    with LambdaEmulator(function_env(TOKENS_PER_USER_PER_MINUTE="3")) as emulator:
+        answers = [emulator.invoke(event).response for _ in range(4)]
+    assert [a["statusCode"] for a in answers] == [200, 200, 200, 429]
+    assert 1 <= int(answers[3]["headers"]["Retry-After"]) <= 60
+    assert json.loads(answers[3]["body"]) == {"error": "Too many token requests; retry later"}
+
+
+def test_without_a_quota_no_table_is_needed(running_stack: LocalStack) -> None:
+    env = running_stack.function_env({"TOKENS_PER_USER_PER_MINUTE": "0", "QUOTA_TABLE_NAME": ""})
+    event = json.loads((EVENTS_DIR / "signed_in.json").read_text())
+    with LambdaEmulator(env) as emulator:
+        assert [emulator.invoke(event).response["statusCode"] for _ in range(12)] == [200] * 12

@@ -19,6 +19,8 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
 import config
+from api_key import SECRETS_MANAGER_CONFIG
+from quota import DYNAMODB_CONFIG
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -48,7 +50,13 @@ def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 
 
 def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    """Every statement of a role's inline policies, conditional ones included."""
+    found = []
+    for policy in role["Properties"]["Policies"]:
+        if "Fn::If" in policy:
+            policy = policy["Fn::If"][1]
+        found += policy["PolicyDocument"]["Statement"]
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -67,19 +75,57 @@ def test_sam_validate_lint() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_cfn_lint() -> None:
+def test_cfn_lint_with_the_serverless_rules() -> None:
     result = subprocess.run(
-        [BIN / "cfn-lint", "--", REPO / "template.yaml"], capture_output=True, text=True, check=False
+        [BIN / "cfn-lint", "--append-rules", "cfn_lint_serverless.rules", "--", REPO / "template.yaml"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_only_route_is_post_gradium_token_behind_cognito(translated: dict[str, Any]) -> None:
+def test_checkov() -> None:
+    checkov = REPO / ".venv-checkov" / "bin" / "checkov"
+    assert checkov.exists(), "run `make venv` first: checkov has a virtualenv of its own"
+    result = subprocess.run(
+        [
+            checkov,
+            "-f",
+            REPO / "template.yaml",
+            "--framework",
+            "cloudformation",
+            "--skip-download",
+            "--compact",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Failed checks: 0" in result.stdout
+
+
+def test_every_suppression_says_why() -> None:
+    for name, resource in SOURCE["Resources"].items():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert len(skip.get("comment", "")) > 20, f"{name}: checkov {skip['id']} without a reason"
+    ignores = re.findall(r"^\s*- ([WE]S?\d+)(.*)$", (REPO / "template.yaml").read_text(), re.MULTILINE)
+    assert ignores, "the template has cfn-lint suppressions; this check must see them"
+    for rule, rest in ignores:
+        assert re.match(r"\s*# \S.{20,}", rest), f"cfn-lint {rule} suppressed without a reason"
+
+
+def test_post_is_behind_cognito_and_only_the_preflight_is_open(translated: dict[str, Any]) -> None:
     [api] = of_type(translated, "AWS::ApiGateway::RestApi").values()
     body = api["Properties"]["Body"]
     assert list(body["paths"]) == ["/gradium-token"]
-    assert list(body["paths"]["/gradium-token"]) == ["post"]
-    assert body["paths"]["/gradium-token"]["post"]["security"] == [{"CognitoAuthorizer": []}]
+    methods = body["paths"]["/gradium-token"]
+    assert set(methods) == {"post", "options"}
+    assert methods["post"]["security"] == [{"CognitoAuthorizer": []}]
+    assert "security" not in methods["options"]  # a browser's preflight carries no token
+    assert methods["options"]["x-amazon-apigateway-integration"]["type"] == "mock"
     scheme = body["components"]["securitySchemes"]["CognitoAuthorizer"]
     assert scheme["x-amazon-apigateway-authorizer"]["type"] == "cognito_user_pools"
     assert scheme["x-amazon-apigateway-authorizer"]["providerARNs"] == [
@@ -99,34 +145,100 @@ def test_the_stage_is_the_stage_parameter(translated: dict[str, Any]) -> None:
     assert SOURCE["Parameters"]["StageName"]["Default"] == "v1"
 
 
-def test_api_gateway_errors_are_json(translated: dict[str, Any]) -> None:
-    responses = SOURCE["Resources"]["TokenApi"]["Properties"]["GatewayResponses"]
+def test_api_gateway_errors_are_json_with_cors_when_enabled(translated: dict[str, Any]) -> None:
+    [api] = of_type(translated, "AWS::ApiGateway::RestApi").values()
+    responses = api["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
     assert {"UNAUTHORIZED", "ACCESS_DENIED", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
     for response in responses.values():
-        assert response["ResponseTemplates"]["application/json"].startswith('{"error": ')
+        assert response["responseTemplates"]["application/json"] == '{"error": $context.error.messageString}'
+        assert response["responseParameters"]["gatewayresponse.header.Access-Control-Allow-Origin"] == {
+            "Fn::If": ["HasAllowedOrigin", {"Fn::Sub": "'${AllowedOrigin}'"}, {"Ref": "AWS::NoValue"}]
+        }
 
 
-def test_the_function_role_reads_one_secret_and_writes_its_own_logs(translated: dict[str, Any]) -> None:
-    [role] = of_type(translated, "AWS::IAM::Role").values()
+def test_the_preflight_sends_cors_headers_only_with_an_origin(translated: dict[str, Any]) -> None:
+    [api] = of_type(translated, "AWS::ApiGateway::RestApi").values()
+    options = api["Properties"]["Body"]["paths"]["/gradium-token"]["options"]
+    parameters = options["x-amazon-apigateway-integration"]["responses"]["default"]["responseParameters"]
+    assert parameters
+    for value in parameters.values():
+        assert value["Fn::If"][0] == "HasAllowedOrigin"
+        assert value["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+
+
+def test_stage_throttling_and_json_access_logs(translated: dict[str, Any]) -> None:
+    [stage] = of_type(translated, "AWS::ApiGateway::Stage").values()
+    [settings] = stage["Properties"]["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+    assert settings["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
+    assert settings["LoggingLevel"] == "OFF"  # execution logs could record the JWT
+    access = stage["Properties"]["AccessLogSetting"]
+    assert access["DestinationArn"]["Fn::Sub"].endswith(":log-group:${ApiAccessLogGroup}")
+    fields = json.loads(access["Format"])
+    assert fields["sub"] == "$context.authorizer.claims.sub"
+    assert fields["requestId"] == "$context.requestId"
+    assert fields["status"] == "$context.status"
+    assert fields["latencyMs"] == "$context.responseLatency"
+    retention = translated["Resources"]["ApiAccessLogGroup"]["Properties"]["RetentionInDays"]
+    assert retention == {"Ref": "AccessLogRetentionDays"}
+
+
+def test_an_optional_web_acl_is_associated_with_the_stage(translated: dict[str, Any]) -> None:
+    association = translated["Resources"]["WebAclAssociation"]
+    assert association["Condition"] == "HasWebAcl"
+    assert association["Properties"]["WebACLArn"] == {"Ref": "WebAclArn"}
+    assert "/restapis/${TokenApi}/stages/" in association["Properties"]["ResourceArn"]["Fn::Sub"]
+
+
+def test_reserved_concurrency_is_optional(translated: dict[str, Any]) -> None:
+    function = translated["Resources"]["TokenFunction"]["Properties"]
+    assert function["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+
+
+def test_the_function_role_is_least_privilege(translated: dict[str, Any]) -> None:
+    role = translated["Resources"]["TokenFunctionRole"]
     assert "ManagedPolicyArns" not in role["Properties"]
     by_action = {json.dumps(s["Action"]): s for s in statements(role)}
     assert set(by_action) == {
         '"secretsmanager:GetSecretValue"',
         '["logs:CreateLogStream", "logs:PutLogEvents"]',
+        '"kms:Decrypt"',
+        '"dynamodb:UpdateItem"',
+        '["xray:PutTraceSegments", "xray:PutTelemetryRecords"]',
     }
+    assert by_action['"dynamodb:UpdateItem"']["Resource"] == {"Fn::GetAtt": ["QuotaTable", "Arn"]}
+    assert by_action['"kms:Decrypt"']["Resource"] == {"Ref": "ExistingSecretKmsKeyArn"}
+    assert by_action['"kms:Decrypt"']["Condition"]["StringEquals"]["kms:ViaService"]
     assert by_action['"secretsmanager:GetSecretValue"']["Resource"] == {
         "Fn::If": ["CreateSecret", {"Ref": "GradiumApiKeySecret"}, {"Ref": "ExistingSecretArn"}]
     }
     logs = by_action['["logs:CreateLogStream", "logs:PutLogEvents"]']
     assert logs["Resource"] == {"Fn::GetAtt": ["TokenFunctionLogGroup", "Arn"]}
     assert all(s["Effect"] == "Allow" for s in statements(role))
-    assert "*" not in json.dumps([s["Resource"] for s in statements(role)])
     assert "*" not in json.dumps([s["Action"] for s in statements(role)])
+    # The one wildcard resource: X-Ray's write actions accept no other, and exist only with tracing on.
+    wildcards = [s for s in statements(role) if "*" in json.dumps(s["Resource"])]
+    assert [w["Action"] for w in wildcards] == [["xray:PutTraceSegments", "xray:PutTelemetryRecords"]]
+
+
+def test_each_optional_policy_exists_only_with_its_feature(translated: dict[str, Any]) -> None:
+    policies = translated["Resources"]["TokenFunctionRole"]["Properties"]["Policies"]
+    conditional = {p["Fn::If"][1]["PolicyName"]: p["Fn::If"] for p in policies if "Fn::If" in p}
+    assert {name: branch[0] for name, branch in conditional.items()} == {
+        "decrypt-gradium-api-key": "HasSecretKmsKey",
+        "count-token-quota": "QuotaEnabled",
+        "write-xray-traces": "TracingOn",
+    }
+    assert all(branch[2] == {"Ref": "AWS::NoValue"} for branch in conditional.values())
+    unconditional = [p["PolicyName"] for p in policies if "Fn::If" not in p]
+    assert unconditional == ["write-own-logs", "read-gradium-api-key"]
 
 
 def test_an_existing_secret_is_the_only_one_readable() -> None:
     template = translate(ExistingSecretArn=SECRET_ARN)
-    [role] = of_type(template, "AWS::IAM::Role").values()
+    role = template["Resources"]["TokenFunctionRole"]
     [read] = [s for s in statements(role) if s["Action"] == "secretsmanager:GetSecretValue"]
     assert read["Resource"]["Fn::If"][2] == {"Ref": "ExistingSecretArn"}
 
@@ -147,8 +259,10 @@ def test_the_timeouts_fit_inside_each_other(translated: dict[str, Any]) -> None:
     function = translated["Resources"]["TokenFunction"]["Properties"]
     budget = SOURCE["Parameters"]["GradiumTimeoutSeconds"]
     assert budget["MaxValue"] == config.MAX_TIMEOUT_SECONDS
-    secret_reads = 2 * (2 * (1 + 2))  # two reads on a rotated key, each two attempts of 1 s + 2 s
-    assert budget["MaxValue"] + secret_reads < function["Timeout"] < 29
+    read, update = SECRETS_MANAGER_CONFIG, DYNAMODB_CONFIG
+    secret_reads = 2 * read.retries["total_max_attempts"] * (read.connect_timeout + read.read_timeout)
+    quota_update = update.retries["total_max_attempts"] * (update.connect_timeout + update.read_timeout)
+    assert budget["MaxValue"] + secret_reads + quota_update < function["Timeout"] < 29
 
 
 def test_no_secret_in_environment_or_parameters(translated: dict[str, Any]) -> None:
@@ -168,6 +282,68 @@ def test_defaults_agree_with_the_config_module(translated: dict[str, Any]) -> No
     assert parameters["GradiumTimeoutSeconds"]["Default"] == config.DEFAULT_TIMEOUT_SECONDS
     assert parameters["SecretCacheTtlSeconds"]["Default"] == config.DEFAULT_SECRET_CACHE_TTL_SECONDS
     assert parameters["SecretCacheTtlSeconds"]["MaxValue"] == config.MAX_SECRET_CACHE_TTL_SECONDS
+    assert parameters["TokensPerUserPerMinute"]["Default"] == config.DEFAULT_TOKENS_PER_USER_PER_MINUTE
+    assert parameters["TokensPerUserPerMinute"]["MaxValue"] == config.MAX_TOKENS_PER_USER_PER_MINUTE
+
+
+def test_the_readme_documents_every_parameter_with_its_default() -> None:
+    readme = (REPO / "README.md").read_text()
+    rows = {
+        m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \|[^|]*\| (.*?) \|", readme, re.MULTILINE)
+    }
+    for name, spec in SOURCE["Parameters"].items():
+        assert name in rows, f"README's configuration table lacks {name}"
+        default = str(spec.get("Default", ""))
+        assert (f"`{default}`" in rows[name]) if default else ("empty" in rows[name]), name
+
+
+def test_the_quota_table(translated: dict[str, Any]) -> None:
+    table = translated["Resources"]["QuotaTable"]
+    assert table["Condition"] == "QuotaEnabled"
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    variables = translated["Resources"]["TokenFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["QUOTA_TABLE_NAME"] == {"Fn::If": ["QuotaEnabled", {"Ref": "QuotaTable"}, ""]}
+    assert variables["TOKENS_PER_USER_PER_MINUTE"] == {"Ref": "TokensPerUserPerMinute"}
+    enabled = SOURCE["Conditions"]["QuotaEnabled"]
+    assert enabled == {"Fn::Not": [{"Fn::Equals": [{"Ref": "TokensPerUserPerMinute"}, 0]}]}
+
+
+def test_alarms_notify_the_topic(translated: dict[str, Any]) -> None:
+    alarms = of_type(translated, "AWS::CloudWatch::Alarm")
+    watched = {a["Properties"].get("MetricName") or "metric math" for a in alarms.values()}
+    assert watched == {"Errors", "Throttles", "5XXError", "Latency", "metric math"}
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    math = translated["Resources"]["UpstreamErrorRateAlarm"]["Properties"]["Metrics"]
+    assert {m["MetricStat"]["Metric"]["MetricName"] for m in math if "MetricStat" in m} == {
+        "UpstreamErrors",
+        "TokensIssued",
+    }
+    assert translated["Resources"]["ApiLatencyP99Alarm"]["Properties"]["ExtendedStatistic"] == "p99"
+    assert "QuotaRejections" not in json.dumps(alarms)  # a metric on the dashboard, not an alarm
+    subscription = translated["Resources"]["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+
+
+def test_the_dashboard(translated: dict[str, Any]) -> None:
+    body = translated["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    shown = json.dumps(widgets)
+    for metric in ("TokensIssued", "UpstreamLatency", "UpstreamErrorsByKind", "QuotaRejections"):
+        assert metric in shown
+
+
+def test_tracing_is_opt_in(translated: dict[str, Any]) -> None:
+    function = translated["Resources"]["TokenFunction"]["Properties"]
+    assert function["TracingConfig"] == {"Mode": {"Fn::If": ["TracingOn", "Active", "PassThrough"]}}
+    variables = function["Environment"]["Variables"]
+    assert variables["TRACING_ENABLED"] == {"Ref": "EnableTracing"}
+    [stage] = of_type(translated, "AWS::ApiGateway::Stage").values()
+    assert stage["Properties"]["TracingEnabled"] == {"Fn::If": ["TracingOn", True, False]}
+    assert SOURCE["Parameters"]["EnableTracing"]["Default"] == "false"
 
 
 def test_the_layer_is_built_by_sam_with_pinned_packages() -> None:
@@ -175,7 +351,7 @@ def test_the_layer_is_built_by_sam_with_pinned_packages() -> None:
     assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
     requirements = (REPO / layer["Properties"]["ContentUri"] / "requirements.txt").read_text()
     pins = dict(line.split("==") for line in requirements.splitlines() if line and not line.startswith("#"))
-    assert set(pins) == {"aws-lambda-powertools", "urllib3"}  # boto3 comes with the runtime
+    assert set(pins) == {"aws-lambda-powertools", "urllib3", "aws-xray-sdk"}  # boto3 comes with the runtime
     assert all(re.fullmatch(r"\d+(\.\d+)+", version) for version in pins.values())
 
 

@@ -10,6 +10,9 @@ import copy
 import hashlib
 import importlib
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from tests.harness.gradium_standin import GradiumStandIn, Reply
 from tests.harness.local_stack import STANDIN_API_KEY, LocalStack
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
+FUNCTION_DIR = Path(__file__).resolve().parents[2] / "functions" / "token"
 SIGNED_IN = json.loads((EVENTS / "signed_in.json").read_text())
 JWT = SIGNED_IN["headers"]["Authorization"]
 
@@ -61,10 +65,13 @@ def load_app(
     monkeypatch: pytest.MonkeyPatch, stack: LocalStack, standin: GradiumStandIn, secret_name: str
 ) -> Loader:
     def load(**overrides: str) -> ModuleType:
+        quota_table = f"quota-{uuid.uuid4().hex[:8]}"
+        stack.create_quota_table(quota_table)
         env = stack.function_env(
             {
                 "GRADIUM_API_KEY_SECRET_ID": secret_name,
                 "GRADIUM_TOKEN_URL": standin.token_url,
+                "QUOTA_TABLE_NAME": quota_table,
                 "POWERTOOLS_SERVICE_NAME": f"test-{uuid.uuid4().hex[:8]}",
             }
             | overrides
@@ -234,3 +241,84 @@ def test_logs_never_hold_the_key_the_token_or_the_jwt(load_app: Loader, run, sta
     assert "Token issued" in output  # the logs were captured
     for secret in (STANDIN_API_KEY, token, JWT, JWT.split(".")[1]):
         assert secret not in output
+
+
+def test_over_the_quota_is_429_without_the_secret_or_gradium(
+    load_app: Loader, run, stack, secret_name, standin
+) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    app = load_app(TOKENS_PER_USER_PER_MINUTE="2")
+    assert [run(app, SIGNED_IN).status for _ in range(2)] == [200, 200]
+    refused = run(app, SIGNED_IN)
+    assert (refused.status, refused.body) == (429, {"error": "Too many token requests; retry later"})
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.metrics()["QuotaRejections"] == [1.0]
+    assert len(standin.requests) == 2
+
+
+def test_the_quota_is_per_user(load_app: Loader, run, stack, secret_name) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    app = load_app(TOKENS_PER_USER_PER_MINUTE="1")
+    other = copy.deepcopy(SIGNED_IN)
+    other["requestContext"]["authorizer"]["claims"]["sub"] = "0a1b2c3d-other-user"
+    assert [run(app, SIGNED_IN).status, run(app, SIGNED_IN).status, run(app, other).status] == [200, 429, 200]
+
+
+def test_a_failing_quota_table_fails_closed_with_503(
+    load_app: Loader, run, stack, secret_name, standin
+) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    outcome = run(load_app(QUOTA_TABLE_NAME="missing-table"), SIGNED_IN)
+    assert (outcome.status, outcome.body) == (503, {"error": "Token service is temporarily unavailable"})
+    assert outcome.metrics()["QuotaCheckFailures"] == [1.0]
+    assert standin.requests == []
+
+
+def test_fail_open_issues_the_token_and_counts_the_failure(load_app: Loader, run, stack, secret_name) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    outcome = run(load_app(QUOTA_TABLE_NAME="missing-table", QUOTA_FAIL_OPEN="true"), SIGNED_IN)
+    assert outcome.status == 200
+    assert outcome.metrics()["QuotaCheckFailures"] == [1.0]
+    assert any("Quota check failed" in r.get("message", "") for r in outcome.records())
+
+
+def test_the_quota_off_needs_no_table(load_app: Loader, run, stack, secret_name) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    app = load_app(TOKENS_PER_USER_PER_MINUTE="0", QUOTA_TABLE_NAME="")
+    assert {run(app, SIGNED_IN).status for _ in range(12)} == {200}
+
+
+def test_cors_headers_on_every_answer_when_an_origin_is_set(
+    load_app: Loader, run, stack, secret_name
+) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    app = load_app(ALLOWED_ORIGIN="https://app.example.com")
+    for outcome in (run(app, SIGNED_IN), run(app, event_file("no_claims.json"))):
+        assert outcome.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+        assert outcome.headers["Vary"] == "Origin"
+
+
+def test_no_cors_headers_without_an_origin(load_app: Loader, run, stack, secret_name) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    app = load_app(ALLOWED_ORIGIN="")
+    for outcome in (run(app, SIGNED_IN), run(app, event_file("no_claims.json"))):
+        assert not [h for h in outcome.headers if h.lower().startswith("access-control-")]
+
+
+@pytest.mark.parametrize(("tracing", "loaded"), [("false", False), ("true", True)])
+def test_the_xray_sdk_is_loaded_only_when_tracing_is_on(
+    tracing: str, loaded: bool, stack: LocalStack
+) -> None:
+    """In a fresh interpreter, as a cold start: tracing off must not pay for the X-Ray SDK's import."""
+    env = os.environ | stack.function_env(
+        {
+            "TRACING_ENABLED": tracing,
+            "AWS_LAMBDA_FUNCTION_NAME": "TokenFunction",
+            "PYTHONPATH": str(FUNCTION_DIR),
+        }
+    )
+    probe = "import sys, app; print('aws_xray_sdk' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, cwd=FUNCTION_DIR
+    )
+    assert result.stdout.strip().splitlines()[-1] == str(loaded)

@@ -8,11 +8,15 @@ from config import (
     DEFAULT_SECRET_CACHE_TTL_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     DEFAULT_TOKEN_URL,
+    DEFAULT_TOKENS_PER_USER_PER_MINUTE,
     ConfigError,
     Settings,
 )
 
-SECRET = {"GRADIUM_API_KEY_SECRET_ID": "arn:aws:secretsmanager:us-east-1:123456789012:secret:gradium-AbCdEf"}
+SECRET = {
+    "GRADIUM_API_KEY_SECRET_ID": "arn:aws:secretsmanager:us-east-1:123456789012:secret:gradium-AbCdEf",
+    "QUOTA_TABLE_NAME": "gradium-token-quota",
+}
 
 
 def test_defaults() -> None:
@@ -22,6 +26,11 @@ def test_defaults() -> None:
     assert settings.timeout_seconds == DEFAULT_TIMEOUT_SECONDS
     assert settings.secret_cache_ttl_seconds == DEFAULT_SECRET_CACHE_TTL_SECONDS
     assert settings.required_group is None
+    assert settings.tokens_per_user_per_minute == DEFAULT_TOKENS_PER_USER_PER_MINUTE == 10
+    assert settings.quota_table_name == "gradium-token-quota"
+    assert settings.quota_fail_open is False
+    assert settings.allowed_origin is None
+    assert settings.tracing_enabled is False
 
 
 def test_every_setting_is_read() -> None:
@@ -32,12 +41,35 @@ def test_every_setting_is_read() -> None:
             "GRADIUM_TIMEOUT_SECONDS": "2.5",
             "SECRET_CACHE_TTL_SECONDS": "60",
             "REQUIRED_GROUP": " voice-users ",
+            "TOKENS_PER_USER_PER_MINUTE": "3",
+            "QUOTA_FAIL_OPEN": "true",
+            "ALLOWED_ORIGIN": "https://app.example.com",
+            "TRACING_ENABLED": "1",
         }
     )
     assert settings.token_url == "https://gradium.example.com/token"
     assert settings.timeout_seconds == 2.5
     assert settings.secret_cache_ttl_seconds == 60
     assert settings.required_group == "voice-users"
+    assert settings.tokens_per_user_per_minute == 3
+    assert settings.quota_fail_open is True
+    assert settings.allowed_origin == "https://app.example.com"
+    assert settings.tracing_enabled is True
+
+
+def test_a_quota_needs_its_table_and_zero_turns_it_off() -> None:
+    with pytest.raises(ConfigError, match="QUOTA_TABLE_NAME"):
+        Settings.from_env({"GRADIUM_API_KEY_SECRET_ID": "s"})
+    settings = Settings.from_env({"GRADIUM_API_KEY_SECRET_ID": "s", "TOKENS_PER_USER_PER_MINUTE": "0"})
+    assert (settings.tokens_per_user_per_minute, settings.quota_table_name) == (0, None)
+
+
+@pytest.mark.parametrize(
+    "origin", ["*", "https://app.example.com/", "https://app.example.com/path", "app.example.com", "null"]
+)
+def test_allowed_origin_is_one_exact_origin(origin: str) -> None:
+    with pytest.raises(ConfigError, match="ALLOWED_ORIGIN"):
+        Settings.from_env(SECRET | {"ALLOWED_ORIGIN": origin})
 
 
 def test_the_secret_id_is_required() -> None:
@@ -83,6 +115,10 @@ def test_other_token_urls_are_refused(url: str) -> None:
         ("GRADIUM_TIMEOUT_SECONDS", "30"),
         ("SECRET_CACHE_TTL_SECONDS", "-1"),
         ("SECRET_CACHE_TTL_SECONDS", "86400"),
+        ("TOKENS_PER_USER_PER_MINUTE", "-1"),
+        ("TOKENS_PER_USER_PER_MINUTE", "2.5"),
+        ("QUOTA_FAIL_OPEN", "maybe"),
+        ("TRACING_ENABLED", "on"),
     ],
 )
 def test_numbers_out_of_range_are_refused(name: str, value: str) -> None:
