@@ -107,7 +107,9 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         return _failure(exc)
 
     metrics.add_metric(name="TokensIssued", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="UpstreamLatency", unit=MetricUnit.Milliseconds, value=issued.upstream_ms)
+    metrics.add_metric(
+        name="UpstreamLatency", unit=MetricUnit.Milliseconds, value=round(issued.upstream_ms, 1)
+    )
     logger.info(
         "Token issued",
         extra={

@@ -34,7 +34,10 @@ LAMBDA_ENV = {
     "AWS_LAMBDA_FUNCTION_NAME": "TokenFunction",
     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
     "AWS_LAMBDA_FUNCTION_TIMEOUT": "25",
+    # /var/task is read-only in Lambda: nothing the function imports is compiled to a kept .pyc.
+    "PYTHONDONTWRITEBYTECODE": "1",
 }
+FUNCTION_CODE = (BUILD_DIR / "TokenFunction", BUILD_DIR / "DependenciesLayer" / "python")
 
 
 @dataclass(frozen=True)
@@ -66,18 +69,13 @@ class LambdaEmulator:
     """One Lambda execution environment: the first invoke is a cold start, later ones are warm."""
 
     def __init__(
-        self,
-        env: dict[str, str],
-        function: str = "TokenFunction",
-        layer: str = "DependenciesLayer",
-        handler: str = "app.handler",
-        build_dir: Path = BUILD_DIR,
+        self, env: dict[str, str], code: tuple[Path, ...] = FUNCTION_CODE, handler: str = "app.handler"
     ) -> None:
-        self.function_dir = build_dir / function
-        self.layer_dir = build_dir / layer / "python"
-        for path in (self.function_dir, self.layer_dir):
+        """`code` is the function dir (/var/task) then its layers' python/ dirs (/opt/python)."""
+        for path in code:
             if not path.is_dir():
                 raise FileNotFoundError(f"{path} is missing: run `sam build` (or `make build`) first")
+        self.code = code
         if not RUNTIME_PYTHON.exists():
             raise FileNotFoundError(f"{RUNTIME_PYTHON} is missing: run `make venv` first")
         self.handler = handler
@@ -93,7 +91,7 @@ class LambdaEmulator:
             **LAMBDA_ENV,
             **self.env,
             # /var/task then /opt/python, as in Lambda; the runtime venv plays /var/runtime.
-            "PYTHONPATH": f"{self.function_dir}:{self.layer_dir}",
+            "PYTHONPATH": os.pathsep.join(str(path) for path in self.code),
         }
         with self._log_path.open("w") as log:
             self._process = subprocess.Popen(
@@ -106,7 +104,7 @@ class LambdaEmulator:
                     "awslambdaric",
                     self.handler,
                 ],
-                cwd=self.function_dir,
+                cwd=self.code[0],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -135,6 +133,19 @@ class LambdaEmulator:
         for line in self.logs().splitlines():
             if "INIT REPORT(durationMs: " in line:
                 return float(line.split("durationMs: ", 1)[1].rstrip(")").strip())
+        return None
+
+    def runtime_peak_rss_mb(self) -> float | None:
+        """Peak resident memory (VmHWM) of the runtime process the emulator started."""
+        if self._process is None:
+            return None
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            except OSError:
+                continue  # the process ended while we looked
+            if fields.get("PPid", "").strip() == str(self._process.pid) and "VmHWM" in fields:
+                return int(fields["VmHWM"].split()[0]) / 1024
         return None
 
     def stop(self) -> None:

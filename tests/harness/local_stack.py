@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,6 @@ from typing import Any
 
 import boto3
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from moto.server import ThreadedMotoServer
 from samcli.yamlhelper import yaml_parse
 from werkzeug.serving import make_server
 
@@ -58,6 +58,7 @@ class LocalStack:
     standin: GradiumStandIn | None
     secrets_manager: Any
     dynamodb: Any
+    aws_calls: Counter[str]  # AWS API calls the moto server answered, e.g. "secretsmanager.GetSecretValue"
 
     def put_api_key(self, secret_id: str, value: str) -> str:
         """Create the secret, or give it a new value (a rotation); return its ARN."""
@@ -91,44 +92,48 @@ class LocalStack:
 @contextmanager
 def local_stack(with_standin: bool = True) -> Iterator[LocalStack]:
     """Start a moto server and (unless told otherwise) a Gradium stand-in on free loopback ports."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    moto_url = f"http://{host}:{port}"
+    with moto_server() as (moto_url, aws_calls):
 
-    def client(service: str) -> Any:
-        return boto3.client(
-            service,
-            region_name=REGION,
-            endpoint_url=moto_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        def client(service: str) -> Any:
+            return boto3.client(
+                service,
+                region_name=REGION,
+                endpoint_url=moto_url,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
 
-    standin = GradiumStandIn({STANDIN_API_KEY}).start() if with_standin else None
-    try:
-        yield LocalStack(moto_url, standin, client("secretsmanager"), client("dynamodb"))
-    finally:
-        if standin is not None:
-            standin.stop()
-        moto.stop()
+        standin = GradiumStandIn({STANDIN_API_KEY}).start() if with_standin else None
+        try:
+            yield LocalStack(moto_url, standin, client("secretsmanager"), client("dynamodb"), aws_calls)
+        finally:
+            if standin is not None:
+                standin.stop()
 
 
 @contextmanager
-def serial_moto_server() -> Iterator[str]:
-    """A moto server that handles one request at a time; yields its URL.
+def moto_server(threaded: bool = True) -> Iterator[tuple[str, Counter[str]]]:
+    """A moto server on a free loopback port; yields its URL and a count of the API calls it answered.
 
-    DynamoDB applies each conditional write atomically, but moto takes no lock, so two requests
-    served on two threads can interleave inside one write. Serving them one by one restores the
-    atomicity of a single request, and only that: two clients still race between their requests.
+    `threaded=False` serves one request at a time. DynamoDB applies each conditional write atomically,
+    but moto takes no lock, so two requests served on two threads can interleave inside one write;
+    serving them one by one restores the atomicity of a single request, and only that: two clients
+    still race between their requests.
     """
-    app = DomainDispatcherApplication(create_backend_app)
-    server = make_server("127.0.0.1", 0, app, threaded=False)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+    calls: Counter[str] = Counter()
+    moto_app = DomainDispatcherApplication(create_backend_app)
+
+    def counting_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")  # e.g. "secretsmanager.GetSecretValue"
+        calls[target.replace("DynamoDB_20120810", "dynamodb")] += 1
+        return moto_app(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, counting_app, threaded=threaded)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{server.server_port}", calls
     finally:
         server.shutdown()
         server.server_close()

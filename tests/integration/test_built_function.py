@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.lambda_emulator import LambdaEmulator
+from tests.harness.lambda_emulator import BUILD_DIR, LambdaEmulator
 from tests.harness.local_stack import (
     EVENTS_DIR,
     STANDIN_API_KEY,
@@ -29,6 +29,23 @@ EXPECTED_STATUS = {
     "no_claims.json": 401,
     "wrong_group.json": 403,
 }
+
+
+def test_the_layers_do_not_shadow_the_runtimes_sdk() -> None:
+    """boto3/botocore come from the runtime; a copy in /opt/python would replace them, mismatched."""
+    for layer in (BUILD_DIR / "DependenciesLayer" / "python", BUILD_DIR / "TracingLayer" / "python"):
+        assert layer.is_dir(), f"{layer} is missing: run `make build`"
+        assert not [p.name for p in layer.iterdir() if p.name.startswith(("boto3", "botocore", "s3transfer"))]
+
+
+def test_the_build_ships_compiled_modules() -> None:
+    """Lambda cannot write .pyc files, so `make build` ships them for the code and the layer."""
+    for module in (
+        "TokenFunction/app.py",
+        "DependenciesLayer/python/aws_lambda_powertools/logging/logger.py",
+    ):
+        source = BUILD_DIR / module
+        assert list((source.parent / "__pycache__").glob(f"{source.stem}.cpython-313*.pyc")), module
 
 
 def event_files() -> list[Path]:
@@ -78,11 +95,13 @@ def test_warm_invocations_reuse_one_connection_and_mint_fresh_tokens(
     standin = running_stack.standin
     assert standin is not None
     connections_before = standin.connections
+    secret_reads_before = running_stack.aws_calls["secretsmanager.GetSecretValue"]
     event = json.loads((EVENTS_DIR / "signed_in.json").read_text())
     with LambdaEmulator(function_env()) as emulator:
         tokens = [json.loads(emulator.invoke(event).response["body"])["token"] for _ in range(10)]
     assert len(set(tokens)) == 10
     assert standin.connections - connections_before == 1
+    assert running_stack.aws_calls["secretsmanager.GetSecretValue"] - secret_reads_before == 1
 
 
 def test_logs_of_the_built_function_never_hold_secrets(function_env) -> None:

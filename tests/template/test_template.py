@@ -251,8 +251,7 @@ def test_the_function(translated: dict[str, Any]) -> None:
     assert function["Timeout"] < 29  # API Gateway's integration timeout
     assert function["LoggingConfig"]["LogGroup"] == {"Ref": "TokenFunctionLogGroup"}
     assert SOURCE["Resources"]["TokenFunction"]["Properties"]["CodeUri"] == "functions/token/"
-    [layer] = function["Layers"]
-    assert layer["Ref"].startswith("DependenciesLayer")
+    assert function["Layers"][0]["Ref"].startswith("DependenciesLayer")
 
 
 def test_the_timeouts_fit_inside_each_other(translated: dict[str, Any]) -> None:
@@ -351,8 +350,21 @@ def test_the_layer_is_built_by_sam_with_pinned_packages() -> None:
     assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
     requirements = (REPO / layer["Properties"]["ContentUri"] / "requirements.txt").read_text()
     pins = dict(line.split("==") for line in requirements.splitlines() if line and not line.startswith("#"))
-    assert set(pins) == {"aws-lambda-powertools", "urllib3", "aws-xray-sdk"}  # boto3 comes with the runtime
+    assert set(pins) == {"aws-lambda-powertools", "urllib3"}  # boto3 comes with the runtime
     assert all(re.fullmatch(r"\d+(\.\d+)+", version) for version in pins.values())
+
+
+def test_the_xray_sdk_has_its_own_layer_only_with_tracing(translated: dict[str, Any]) -> None:
+    layer = SOURCE["Resources"]["TracingLayer"]
+    assert layer["Condition"] == "TracingOn"
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    makefile = (REPO / layer["Properties"]["ContentUri"] / "Makefile").read_text()
+    assert "--no-deps" in makefile  # aws-xray-sdk declares botocore, which must not shadow the runtime's
+    layers = translated["Resources"]["TokenFunction"]["Properties"]["Layers"]
+    assert layers[1] == {
+        "Fn::If": ["TracingOn", {"Ref": layers[1]["Fn::If"][1]["Ref"]}, {"Ref": "AWS::NoValue"}]
+    }
+    assert layers[1]["Fn::If"][1]["Ref"].startswith("TracingLayer")
 
 
 def test_a_new_user_pool_has_a_public_mobile_client(translated: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.harness.local_stack import serial_moto_server
+from tests.harness.local_stack import moto_server
 
 from errors import QuotaExceeded, QuotaUnavailable
 from quota import DYNAMODB_CONFIG, WINDOW_SECONDS, TokenQuota
@@ -102,7 +102,7 @@ def test_two_callers_racing_for_the_last_slot_exactly_one_wins() -> None:
 
     A quota that read the count and then wrote it back would let both in: both would read 4.
     """
-    with serial_moto_server() as url:
+    with moto_server(threaded=False) as (url, _):
         dynamodb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=url)
         dynamodb.create_table(
             TableName=TABLE,
