@@ -21,7 +21,7 @@ PYTHON313 ?= python3.13
 # Our virtualenv's python3.13 first on PATH: `sam build` then finds the runtime's Python there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv build invoke test lint format validate bench deploy deploy-prod logs clean
+.PHONY: help venv build invoke test lint format validate bench smoke deploy deploy-prod logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -71,6 +71,13 @@ test: lint build ## Lint, build, then unit, integration (built function under th
 
 bench: build ## Cold start, warm latency, memory and cost of the built function against a floor handler
 	$(BIN)/python -m tests.bench.bench
+
+smoke: venv ## With STACK=name: smoke-test that deployed stack (SMOKE_FLAGS="--create-user --delete-user"); else its local tests
+	@if [ -n "$(STACK)" ]; then \
+		$(BIN)/python -m tests.smoke.smoke --stack "$(STACK)" $(SMOKE_FLAGS); \
+	else \
+		$(BIN)/pytest tests/smoke; \
+	fi
 
 deploy: build ## sam deploy with samconfig.toml's default environment
 	$(BIN)/sam deploy

@@ -1,0 +1,300 @@
+"""Smoke test of a deployed token broker, end to end, from an operator's machine.
+
+    python -m tests.smoke.smoke --stack gradium-token-broker-dev --create-user --delete-user
+
+Steps: read the stack's outputs (or take them as flags), sign a test user in to the user pool (with
+admin calls, which need your IAM credentials), check that the endpoint refuses a request without a
+token, get a token with the user's ID token, then (unless --no-websocket) open Gradium's TTS socket
+with it, send a setup and a short text, check that audio arrives, and check that a second connection
+with the same token is refused: a token is single-use.
+
+It never prints a token, the API key, the password or a JWT. The password of an existing user comes
+from the SMOKE_PASSWORD variable, never from a flag (flags end up in shell history and `ps`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import secrets
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+DEFAULT_TTS_URL = "wss://api.gradium.ai/api/speech/tts"
+DEFAULT_USERNAME = "smoke-test@example.com"
+DEFAULT_VOICE = "YTpq7expH9539ERJ"
+SMOKE_TEXT = "Hello from the Gradium token broker smoke test."
+TIMEOUT_SECONDS = 15
+
+
+class SmokeFailure(Exception):
+    """A step failed; the message is safe to print."""
+
+
+@dataclass
+class Redactor:
+    """Replaces every secret this run has seen by a placeholder before anything is printed."""
+
+    secrets: set[str] = field(default_factory=set)
+
+    def add(self, value: str | None) -> None:
+        if value:
+            self.secrets.add(value)
+
+    def __call__(self, text: str) -> str:
+        for value in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(value, "[redacted]")
+        return text
+
+
+@dataclass
+class Target:
+    token_url: str
+    user_pool_id: str
+    client_id: str
+
+
+def stack_outputs(stack: str, session: boto3.session.Session) -> Target:
+    """TokenUrl, UserPoolId and AppClientId from a deployed stack's outputs."""
+    [described] = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    missing = {"TokenUrl", "UserPoolId", "AppClientId"} - set(outputs)
+    if missing:
+        raise SmokeFailure(f"stack {stack} has no output {', '.join(sorted(missing))} (pass them as flags)")
+    return Target(outputs["TokenUrl"], outputs["UserPoolId"], outputs["AppClientId"])
+
+
+def sign_in(
+    cognito: Any, target: Target, username: str, password: str | None, create: bool, redact: Redactor
+) -> tuple[str, str]:
+    """Return (ID token, password); creates the user first when asked."""
+    if create:
+        password = password or generated_password()
+        # An existing user keeps its account; its password is set again below.
+        with contextlib.suppress(cognito.exceptions.UsernameExistsException):
+            cognito.admin_create_user(
+                UserPoolId=target.user_pool_id,
+                Username=username,
+                MessageAction="SUPPRESS",
+                UserAttributes=[
+                    {"Name": "email", "Value": username},
+                    {"Name": "email_verified", "Value": "true"},
+                ],
+            )
+        cognito.admin_set_user_password(
+            UserPoolId=target.user_pool_id, Username=username, Password=password, Permanent=True
+        )
+    if not password:
+        raise SmokeFailure("set SMOKE_PASSWORD for an existing user, or pass --create-user")
+    redact.add(password)
+    answer = cognito.admin_initiate_auth(
+        UserPoolId=target.user_pool_id,
+        ClientId=target.client_id,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": username, "PASSWORD": password},
+    )
+    id_token = answer.get("AuthenticationResult", {}).get("IdToken")
+    if not id_token:
+        raise SmokeFailure(f"sign-in needs a further challenge ({answer.get('ChallengeName', 'unknown')})")
+    redact.add(id_token)
+    return id_token, password
+
+
+def generated_password() -> str:
+    # Meets the template's policy: 12+ characters with lower case, upper case and digits.
+    return "Sm0ke-" + secrets.token_urlsafe(18) + "aA1"
+
+
+def post(url: str, authorization: str | None) -> tuple[int, dict[str, str], bytes]:
+    headers = {"Authorization": authorization} if authorization else {}
+    request = urllib.request.Request(url, data=b"", method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:
+            return answer.status, dict(answer.headers.items()), answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers.items()), error.read()
+
+
+def check_refuses_anonymous(target: Target) -> str:
+    status, _, body = post(target.token_url, None)
+    if status != 401:
+        raise SmokeFailure(f"a request without a token answered {status}, not 401")
+    if "error" not in json.loads(body or b"{}"):
+        raise SmokeFailure('the 401 body is not {"error": ...}')
+    return "401 with a JSON error"
+
+
+def get_token(target: Target, id_token: str, redact: Redactor) -> tuple[str, str]:
+    status, headers, body = post(target.token_url, id_token)
+    if status != 200:
+        raise SmokeFailure(
+            f"the token endpoint answered {status}: {redact(body[:200].decode(errors='replace'))}"
+        )
+    payload = json.loads(body)
+    token, expires_at = payload.get("token"), payload.get("expires_at")
+    redact.add(token)
+    if not isinstance(token, str) or not token or set(payload) != {"token", "expires_at"}:
+        raise SmokeFailure("the answer is not exactly {token, expires_at}")
+    if {k.lower(): v for k, v in headers.items()}.get("cache-control") != "no-store":
+        raise SmokeFailure("the answer lacks Cache-Control: no-store")
+    expiry = datetime.fromisoformat(expires_at)
+    if expiry.tzinfo is None or expiry <= datetime.now(UTC):
+        raise SmokeFailure(f"expires_at {expires_at} is not a future UTC time")
+    return token, expires_at
+
+
+def speak(tts_url: str, token: str, voice_id: str) -> int:
+    """Run one TTS session with the token; return the bytes of audio received."""
+    audio = 0
+    with connect(f"{tts_url}?token={token}", open_timeout=TIMEOUT_SECONDS, close_timeout=5) as socket:
+        socket.send(
+            json.dumps(
+                {"type": "setup", "model_name": "default", "voice_id": voice_id, "output_format": "pcm"}
+            )
+        )
+        first = json.loads(socket.recv(timeout=TIMEOUT_SECONDS))
+        if first.get("type") != "ready":
+            raise SmokeFailure(
+                f"expected ready after setup, got {first.get('type')}: {first.get('message', '')}"
+            )
+        socket.send(json.dumps({"type": "text", "text": SMOKE_TEXT}))
+        socket.send(json.dumps({"type": "end_of_stream"}))
+        while True:
+            message = json.loads(socket.recv(timeout=TIMEOUT_SECONDS))
+            if message.get("type") == "audio":
+                audio += len(base64.b64decode(message.get("audio", "")))
+            elif message.get("type") == "error":
+                raise SmokeFailure(f"Gradium error {message.get('code')}: {message.get('message')}")
+            elif message.get("type") == "end_of_stream":
+                break
+    if audio == 0:
+        raise SmokeFailure("the session ended without audio")
+    return audio
+
+
+def check_single_use(tts_url: str, token: str, voice_id: str) -> str:
+    """A second connection with a used token must be refused: at the handshake, or after setup."""
+    try:
+        with connect(f"{tts_url}?token={token}", open_timeout=TIMEOUT_SECONDS, close_timeout=5) as socket:
+            socket.send(
+                json.dumps(
+                    {"type": "setup", "model_name": "default", "voice_id": voice_id, "output_format": "pcm"}
+                )
+            )
+            answer = json.loads(socket.recv(timeout=TIMEOUT_SECONDS))
+    except InvalidStatus as refused:
+        return f"refused at the handshake ({refused.response.status_code})"
+    except ConnectionClosed as closed:
+        return f"closed ({closed.rcvd.code if closed.rcvd else 'no close frame'})"
+    if answer.get("type") == "error":
+        return f"refused with error {answer.get('code')}"
+    raise SmokeFailure("a used token opened a second session: tokens are not single-use")
+
+
+def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--stack", help="read TokenUrl, UserPoolId and AppClientId from this stack's outputs")
+    parser.add_argument("--token-url", help="the token endpoint (instead of --stack)")
+    parser.add_argument("--user-pool-id", help="the Cognito user pool (instead of --stack)")
+    parser.add_argument("--client-id", help="the Cognito app client (instead of --stack)")
+    parser.add_argument("--region", help="AWS region (default: your AWS configuration's)")
+    parser.add_argument(
+        "--username", default=DEFAULT_USERNAME, help=f"test user (default {DEFAULT_USERNAME})"
+    )
+    parser.add_argument("--create-user", action="store_true", help="create the user, or reset its password")
+    parser.add_argument("--delete-user", action="store_true", help="delete the user at the end")
+    parser.add_argument("--no-websocket", action="store_true", help="stop after getting a token")
+    parser.add_argument(
+        "--tts-url", default=DEFAULT_TTS_URL, help=f"Gradium TTS socket (default {DEFAULT_TTS_URL})"
+    )
+    parser.add_argument("--voice-id", default=DEFAULT_VOICE, help="Gradium voice for the TTS check")
+    args = parser.parse_args(argv)
+
+    redact = Redactor()
+    session = boto3.session.Session(region_name=args.region)
+    failed = False
+
+    def step(name: str, action: Callable[[], str]) -> None:
+        nonlocal failed
+        if failed:
+            out(f"-  {name}: skipped")
+            return
+        try:
+            out(f"ok {name}: {redact(action())}")
+        except SmokeFailure as failure:
+            failed = True
+            out(f"FAIL {name}: {redact(str(failure))}")
+        except Exception as error:  # an SDK or network error: its text may hold anything, so redact
+            failed = True
+            out(f"FAIL {name}: {type(error).__name__}: {redact(str(error))[:300]}")
+
+    state: dict[str, Any] = {}
+
+    def resolve() -> str:
+        if args.stack:
+            state["target"] = stack_outputs(args.stack, session)
+        elif args.token_url and args.user_pool_id and args.client_id:
+            state["target"] = Target(args.token_url, args.user_pool_id, args.client_id)
+        else:
+            raise SmokeFailure("pass --stack, or --token-url, --user-pool-id and --client-id")
+        return state["target"].token_url
+
+    def signed_in() -> str:
+        id_token, state["password"] = sign_in(
+            session.client("cognito-idp"),
+            state["target"],
+            args.username,
+            os.environ.get("SMOKE_PASSWORD"),
+            args.create_user,
+            redact,
+        )
+        state["id_token"] = id_token
+        return f"{args.username} has an ID token"
+
+    def token() -> str:
+        state["token"], expires_at = get_token(state["target"], state["id_token"], redact)
+        return f"200 with a token that expires at {expires_at}"
+
+    step("stack outputs", resolve)
+    step("sign in", signed_in)
+    step("endpoint refuses a request without a token", lambda: check_refuses_anonymous(state["target"]))
+    step("get a token", token)
+    if not args.no_websocket:
+        step(
+            "TTS session with the token",
+            lambda: f"{speak(args.tts_url, state['token'], args.voice_id)} bytes of audio",
+        )
+        step(
+            "the same token is refused again",
+            lambda: check_single_use(args.tts_url, state["token"], args.voice_id),
+        )
+    if args.delete_user and "target" in state:
+        failed_before, failed = failed, False  # clean up even after a failed step
+
+        def delete_user() -> str:
+            cognito = session.client("cognito-idp")
+            cognito.admin_delete_user(UserPoolId=state["target"].user_pool_id, Username=args.username)
+            return f"{args.username} deleted"
+
+        step("delete the test user", delete_user)
+        failed = failed or failed_before
+    out("smoke test failed" if failed else "smoke test passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

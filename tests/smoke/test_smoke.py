@@ -1,0 +1,156 @@
+"""The smoke CLI against local stand-ins: Cognito and CloudFormation from moto, the endpoint and
+Gradium's TTS socket from tests/smoke/standins.py. Nothing leaves the machine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.harness.local_stack import moto_server
+from tests.smoke import smoke
+from tests.smoke.standins import TokenApiStandIn, TtsStandIn
+
+PASSWORD = "Existing-User-Passw0rd"
+
+
+@dataclass
+class World:
+    cognito: Any
+    cloudformation: Any
+    pool_id: str
+    client_id: str
+    api: TokenApiStandIn
+    tts: TtsStandIn
+
+    def run(self, *flags: str) -> tuple[int, str]:
+        lines: list[str] = []
+        code = smoke.main(
+            [
+                "--token-url",
+                self.api.token_url,
+                "--user-pool-id",
+                self.pool_id,
+                "--client-id",
+                self.client_id,
+                "--tts-url",
+                self.tts.url,
+                *flags,
+            ],
+            out=lines.append,
+        )
+        return code, "\n".join(lines)
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    with moto_server() as (url, _):
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        cognito = boto3.client("cognito-idp", region_name="us-east-1")
+        pool_id = cognito.create_user_pool(PoolName="smoke", UsernameAttributes=["email"])["UserPool"]["Id"]
+        client_id = cognito.create_user_pool_client(
+            UserPoolId=pool_id,
+            ClientName="mobile-app",
+            GenerateSecret=False,
+            ExplicitAuthFlows=[
+                "ALLOW_USER_SRP_AUTH",
+                "ALLOW_REFRESH_TOKEN_AUTH",
+                "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+            ],
+        )["UserPoolClient"]["ClientId"]
+        tts = TtsStandIn().start()
+        api = TokenApiStandIn(tts, client_id).start()
+        try:
+            yield World(
+                cognito, boto3.client("cloudformation", region_name="us-east-1"), pool_id, client_id, api, tts
+            )
+        finally:
+            api.stop()
+            tts.stop()
+
+
+def existing_user(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.cognito.admin_create_user(
+        UserPoolId=world.pool_id, Username=smoke.DEFAULT_USERNAME, MessageAction="SUPPRESS"
+    )
+    world.cognito.admin_set_user_password(
+        UserPoolId=world.pool_id, Username=smoke.DEFAULT_USERNAME, Password=PASSWORD, Permanent=True
+    )
+    monkeypatch.setenv("SMOKE_PASSWORD", PASSWORD)
+
+
+def test_a_working_stack_passes_every_step_and_prints_no_secret(world: World, monkeypatch) -> None:
+    existing_user(world, monkeypatch)
+    code, output = world.run()
+    assert code == 0, output
+    assert output.splitlines()[-1] == "smoke test passed"
+    steps = [line for line in output.splitlines() if line.startswith(("ok ", "FAIL ", "- "))]
+    assert len(steps) == 6 and all(line.startswith("ok ") for line in steps), output
+    assert "bytes of audio" in output
+    assert "refused with error 1008" in output
+    [token] = world.api.issued
+    assert token in world.tts.used_tokens
+    for secret in (token, PASSWORD, "eyJ"):  # every JWT starts with eyJ
+        assert secret not in output
+
+
+def test_create_and_delete_the_test_user(world: World) -> None:
+    code, output = world.run("--create-user", "--delete-user", "--no-websocket")
+    assert code == 0, output
+    assert "Sm0ke-" not in output  # the generated password
+    assert world.cognito.list_users(UserPoolId=world.pool_id)["Users"] == []
+
+
+def test_outputs_come_from_the_stack(world: World, monkeypatch) -> None:
+    existing_user(world, monkeypatch)
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {
+            "TokenUrl": {"Value": world.api.token_url},
+            "UserPoolId": {"Value": world.pool_id},
+            "AppClientId": {"Value": world.client_id},
+        },
+    }
+    world.cloudformation.create_stack(StackName="broker", TemplateBody=json.dumps(template))
+    lines: list[str] = []
+    code = smoke.main(["--stack", "broker", "--no-websocket"], out=lines.append)
+    assert code == 0, lines
+    assert lines[0] == f"ok stack outputs: {world.api.token_url}"
+
+
+def test_a_failing_endpoint_fails_the_run_and_skips_the_rest(world: World, monkeypatch) -> None:
+    existing_user(world, monkeypatch)
+    world.api.status = 502
+    code, output = world.run()
+    assert code == 1
+    assert "FAIL get a token: the token endpoint answered 502" in output
+    assert "-  TTS session with the token: skipped" in output
+    assert output.splitlines()[-1] == "smoke test failed"
+
+
+def test_a_reusable_token_fails_the_run(world: World, monkeypatch) -> None:
+    existing_user(world, monkeypatch)
+    world.tts.enforce_single_use = False
+    code, output = world.run()
+    assert code == 1
+    assert "tokens are not single-use" in output
+
+
+def test_an_existing_user_needs_smoke_password(world: World, monkeypatch) -> None:
+    monkeypatch.delenv("SMOKE_PASSWORD", raising=False)
+    code, output = world.run()
+    assert code == 1
+    assert "FAIL sign in: set SMOKE_PASSWORD" in output
+
+
+def test_wrong_credentials_fail_without_echoing_them(world: World, monkeypatch) -> None:
+    existing_user(world, monkeypatch)
+    monkeypatch.setenv("SMOKE_PASSWORD", "Not-The-Passw0rd-123")
+    code, output = world.run()
+    assert code == 1
+    assert "FAIL sign in: NotAuthorizedException" in output
+    assert "Not-The-Passw0rd-123" not in output
