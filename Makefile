@@ -26,7 +26,9 @@ export PATH := $(abspath $(BIN)):$(PATH)
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-venv: $(VENV)/.installed $(VENV_LAMBDA)/.installed $(VENV_CHECKOV)/.installed ## Create the virtualenvs: tests, emulated runtime, checkov
+NODE_MODULES := tests/clients/node_modules
+
+venv: $(VENV)/.installed $(VENV_LAMBDA)/.installed $(VENV_CHECKOV)/.installed $(NODE_MODULES)/.installed ## Create the virtualenvs (tests, emulated runtime, checkov) and the client tests' node_modules
 
 $(VENV)/.installed: tests/requirements.txt
 	$(PYTHON313) -m venv $(VENV)
@@ -46,6 +48,10 @@ $(VENV_CHECKOV)/.installed: tests/requirements-checkov.txt
 
 # /var/task and /opt are read-only in Lambda, so Python compiles every module on every cold start
 # unless the package ships .pyc files; unchecked-hash ones stay valid whatever the zip's mtimes.
+$(NODE_MODULES)/.installed: tests/clients/package-lock.json
+	cd tests/clients && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 build: venv ## sam build into .aws-sam/build, then compile it as Lambda cannot (see README)
 	$(BIN)/sam build
 	$(BIN)/python -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build/TokenFunction .aws-sam/build/DependenciesLayer .aws-sam/build/TracingLayer
@@ -89,4 +95,4 @@ logs: venv ## Tail the deployed function's logs (default environment's stack)
 	$(BIN)/sam logs --name TokenFunction --tail
 
 clean: ## Remove the virtualenvs and build output
-	rm -rf $(VENV) $(VENV_LAMBDA) $(VENV_CHECKOV) .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_LAMBDA) $(VENV_CHECKOV) $(NODE_MODULES) .aws-sam .pytest_cache .ruff_cache

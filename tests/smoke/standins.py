@@ -6,6 +6,7 @@ import base64
 import json
 import secrets
 import threading
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -74,7 +75,11 @@ class TokenApiStandIn:
     def __init__(self, tts: TtsStandIn, client_id: str, status: int = 200) -> None:
         self.tts = tts
         self.client_id = client_id
-        self.status = status
+        self.status = status  # the answer to every signed-in request; 200 mints a token
+        self.queued_statuses: deque[int] = (
+            deque()
+        )  # answered first, one per request (429 with Retry-After: 1)
+        self.spoiled = 0  # this many next tokens are unknown to the TTS stand-in, as a used or expired one
         self.issued: list[str] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(
@@ -111,21 +116,30 @@ class TokenApiStandIn:
                     return self._send(404, {"error": "Missing Authentication Token"})
                 if not api._signed_in(self.headers.get("Authorization")):
                     return self._send(401, {"error": "Unauthorized"})
-                if api.status != 200:
-                    return self._send(api.status, {"error": "Gradium token service failed"})
+                status = api.queued_statuses.popleft() if api.queued_statuses else api.status
+                if status == 429:
+                    return self._send(
+                        429, {"error": "Too many token requests; retry later"}, {"Retry-After": "1"}
+                    )
+                if status != 200:
+                    return self._send(status, {"error": "Gradium token service failed"})
                 token = "gtk_" + secrets.token_urlsafe(24)
                 api.issued.append(token)
-                api.tts.valid_tokens.add(token)
+                if api.spoiled:
+                    api.spoiled -= 1
+                else:
+                    api.tts.valid_tokens.add(token)
                 expires = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
                 return self._send(200, {"token": token, "expires_at": expires})
 
-            def _send(self, status: int, body: dict[str, str]) -> None:
+            def _send(self, status: int, body: dict[str, str], extra: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 for name, value in {
                     "Content-Type": "application/json",
                     "Cache-Control": "no-store",
                     "Content-Length": str(len(data)),
+                    **(extra or {}),
                 }.items():
                     self.send_header(name, value)
                 self.end_headers()
