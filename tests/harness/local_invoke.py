@@ -12,6 +12,7 @@ import json
 import os
 import statistics
 import sys
+from collections import Counter
 from pathlib import Path
 
 from tests.harness.lambda_emulator import LambdaEmulator
@@ -38,11 +39,17 @@ def main(argv: list[str] | None = None) -> int:
         with LambdaEmulator(stack.function_env(overrides)) as emulator:
             cold = emulator.invoke(event)
             print(json.dumps(cold.response, indent=2))
-            warm = [emulator.invoke(event).elapsed_ms for _ in range(args.warm)]
+            warm_calls = [emulator.invoke(event) for _ in range(args.warm)]
             init_ms = emulator.init_duration_ms()
     print(f"\ncold start: {cold.elapsed_ms:.0f} ms (init {init_ms or 0:.0f} ms)")
-    if warm:
-        print(f"warm: p50 {statistics.median(warm):.1f} ms, max {max(warm):.1f} ms over {len(warm)} calls")
+    if warm_calls:
+        warm = [call.elapsed_ms for call in warm_calls]
+        statuses = Counter(call.response.get("statusCode") for call in warm_calls)
+        answered = ", ".join(f"{count} x {status}" for status, count in sorted(statuses.items()))
+        p50, slowest = statistics.median(warm), max(warm)
+        print(f"warm: p50 {p50:.1f} ms, max {slowest:.1f} ms over {len(warm)} calls ({answered})")
+        if 429 in statuses:
+            print("(429: the per-user quota, TOKENS_PER_USER_PER_MINUTE in events/env.json, at work)")
     return 0 if 200 <= cold.response.get("statusCode", 500) < 500 else 1
 
 
