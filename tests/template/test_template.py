@@ -374,7 +374,12 @@ def test_a_new_user_pool_has_a_public_mobile_client(translated: dict[str, Any]) 
     assert props["GenerateSecret"] is False
     assert {"ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"} <= set(props["ExplicitAuthFlows"])
     assert "ALLOW_USER_PASSWORD_AUTH" not in props["ExplicitAuthFlows"]  # no plain passwords over the wire
-    assert translated["Resources"]["UserPool"]["Condition"] == "CreateUserPool"
+    pool = translated["Resources"]["UserPool"]
+    assert pool["Condition"] == "CreateUserPool"
+    assert pool["Properties"]["AdminCreateUserConfig"] == {
+        "AllowAdminCreateUserOnly": True
+    }  # tokens cost credits
+    assert pool["Properties"]["MfaConfiguration"] == "OPTIONAL"
 
 
 def test_outputs(translated: dict[str, Any]) -> None:
