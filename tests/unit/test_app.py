@@ -194,7 +194,11 @@ def test_a_gradium_failure_is_502_and_never_echoes_gradium(
     assert (outcome.status, outcome.body) == (502, {"error": "Gradium token service failed"})
     assert "7f3a" not in outcome.output
     metrics = outcome.metrics()
-    assert any(r.get("kind") == "http_5xx" and "UpstreamErrorsByKind" in r for r in outcome.records())
+    [by_kind] = [r for r in outcome.records() if "UpstreamErrorsByKind" in r]
+    assert by_kind["kind"] == "http_5xx"
+    # The dashboard's SEARCH and the alarm's metric math name exactly these dimensions.
+    assert by_kind["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["kind", "service"]]
+    assert metrics["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
     assert "UpstreamErrors" in metrics
 
 
