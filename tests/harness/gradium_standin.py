@@ -15,7 +15,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.harness.loopback_server import LoopbackHTTPServer
 
 TOKEN_PATH = "/api/api-keys/token"
 TOKEN_LIFETIME = timedelta(seconds=300)
@@ -39,7 +41,7 @@ class SeenRequest:
     connection: int
 
 
-class GradiumStandIn:
+class GradiumStandIn(LoopbackHTTPServer):
     """Threaded stand-in for api.gradium.ai on 127.0.0.1 (a random free port unless one is given)."""
 
     def __init__(self, api_keys: set[str] | frozenset[str] = frozenset(), port: int = 0) -> None:
@@ -49,16 +51,7 @@ class GradiumStandIn:
         self.issued_tokens: list[str] = []
         self._connections = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(self._handler_class(), port)
 
     @property
     def token_url(self) -> str:
@@ -72,20 +65,6 @@ class GradiumStandIn:
     def queue(self, *replies: Reply) -> None:
         """Answer the next requests with these replies, in order, before the default behaviour."""
         self.script.extend(replies)
-
-    def start(self) -> GradiumStandIn:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> GradiumStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _next_reply(self, api_key: str | None) -> Reply:
         with self._lock:

@@ -8,10 +8,12 @@ import secrets
 import threading
 from collections import deque
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.sync.server import ServerConnection, serve
+
+from tests.harness.loopback_server import LoopbackHTTPServer
 
 TOKEN_PATH = "/v1/gradium-token"
 
@@ -69,34 +71,22 @@ class TtsStandIn:
                 return
 
 
-class TokenApiStandIn:
+class TokenApiStandIn(LoopbackHTTPServer):
     """The deployed endpoint's contract on http://127.0.0.1: a Cognito ID token in, a Gradium token out."""
 
     def __init__(self, tts: TtsStandIn, client_id: str, status: int = 200) -> None:
         self.tts = tts
         self.client_id = client_id
         self.status = status  # the answer to every signed-in request; 200 mints a token
-        self.queued_statuses: deque[int] = (
-            deque()
-        )  # answered first, one per request (429 with Retry-After: 1)
+        # Answered first, one per request; a 429 comes with Retry-After: 1.
+        self.queued_statuses: deque[int] = deque()
         self.spoiled = 0  # this many next tokens are unknown to the TTS stand-in, as a used or expired one
         self.issued: list[str] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        super().__init__(self._handler())
 
     @property
     def token_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}{TOKEN_PATH}"
-
-    def start(self) -> TokenApiStandIn:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return self.base_url + TOKEN_PATH
 
     def _signed_in(self, authorization: str | None) -> bool:
         """An ID token of our app client (signature unchecked: moto signs with its own test key)."""
