@@ -4,6 +4,7 @@ Gradium's TTS socket from tests/smoke/standins.py. Nothing leaves the machine.""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -91,7 +92,8 @@ def test_a_working_stack_passes_every_step_and_prints_no_secret(world: World, mo
     steps = [line for line in output.splitlines() if line.startswith(("ok ", "FAIL ", "- "))]
     assert len(steps) == 6 and all(line.startswith("ok ") for line in steps), output
     assert "bytes of audio" in output
-    assert "refused with error 1008" in output
+    # The stand-in sends a 1008 error, then closes: the client sees one or the other first.
+    assert re.search(r"the same token is refused again: (refused with error 1008|closed \(1008\))", output)
     [token] = world.api.issued
     assert token in world.tts.used_tokens
     for secret in (token, PASSWORD, "eyJ"):  # every JWT starts with eyJ
