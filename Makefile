@@ -76,7 +76,7 @@ test: lint build ## Lint, build, then unit, integration (built function under th
 	$(BIN)/pytest
 
 bench: build ## Cold start, warm latency, memory and cost of the built function against a floor handler
-	$(BIN)/python -m tests.bench.bench
+	PYTHONPATH=functions/token $(BIN)/python -m tests.bench.bench
 
 smoke: venv ## With STACK=name: smoke-test that deployed stack (SMOKE_FLAGS="--create-user --delete-user"); else its local tests
 	@if [ -n "$(STACK)" ]; then \
