@@ -1,4 +1,5 @@
-"""What the function talks to, on loopback: Secrets Manager from a moto server and the Gradium stand-in."""
+"""What the function talks to, on loopback: Secrets Manager and DynamoDB from a moto server, and the
+Gradium stand-in."""
 
 from __future__ import annotations
 
@@ -52,6 +53,17 @@ def function_env_from_template(function: str = "TokenFunction") -> dict[str, str
     return env
 
 
+def create_quota_table(dynamodb: Any, name: str) -> None:
+    """The quota table as the template defines it (key `pk`), unless it exists already."""
+    with suppress(dynamodb.exceptions.ResourceInUseException):
+        dynamodb.create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        )
+
+
 @dataclass
 class LocalStack:
     moto_url: str
@@ -69,14 +81,7 @@ class LocalStack:
             return client.put_secret_value(SecretId=secret_id, SecretString=value)["ARN"]
 
     def create_quota_table(self, name: str) -> None:
-        """The quota table as the template defines it (key `pk`), unless it exists already."""
-        with suppress(self.dynamodb.exceptions.ResourceInUseException):
-            self.dynamodb.create_table(
-                TableName=name,
-                BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            )
+        create_quota_table(self.dynamodb, name)
 
     def function_env(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
         """The template's variables overlaid with events/env.json's, pointed at this stack's ports."""

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.harness.local_stack import moto_server
+from tests.harness.local_stack import create_quota_table, moto_server
 
 from errors import QuotaExceeded, QuotaUnavailable
 from quota import DYNAMODB_CONFIG, WINDOW_SECONDS, TokenQuota
@@ -30,12 +30,7 @@ class Clock:
 def dynamodb() -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        )
+        create_quota_table(client, TABLE)
         yield client
 
 
@@ -104,12 +99,7 @@ def test_two_callers_racing_for_the_last_slot_exactly_one_wins() -> None:
     """
     with moto_server(threaded=False) as (url, _):
         dynamodb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=url)
-        dynamodb.create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        )
+        create_quota_table(dynamodb, TABLE)
         clock = Clock(1_800_000_010)
         setup = TokenQuota(TABLE, 5, dynamodb, clock)
         for _ in range(4):
