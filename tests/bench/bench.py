@@ -175,9 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(cache)
     event = json.loads((EVENTS_DIR / "signed_in.json").read_text())
     with local_stack() as stack:
-        env = stack.function_env({"QUOTA_TABLE_NAME": QUOTA_TABLE, "TOKENS_PER_USER_PER_MINUTE": "10000"})
-        stack.put_api_key(env["GRADIUM_API_KEY_SECRET_ID"], STANDIN_API_KEY)
-        stack.create_quota_table(QUOTA_TABLE)
+        env = stack.provision(
+            STANDIN_API_KEY, {"QUOTA_TABLE_NAME": QUOTA_TABLE, "TOKENS_PER_USER_PER_MINUTE": "10000"}
+        )
         variants = [
             Variant("floor", FLOOR_CODE, env),
             Variant("function", FUNCTION_CODE, env),

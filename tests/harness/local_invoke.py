@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.harness.lambda_emulator import LambdaEmulator
-from tests.harness.local_stack import EVENTS_DIR, STANDIN_API_KEY, function_env_from_env_json, local_stack
+from tests.harness.local_stack import EVENTS_DIR, STANDIN_API_KEY, local_stack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,13 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     real_key = os.environ.get("GRADIUM_API_KEY", "").strip()
     event = json.loads(args.event.read_text())
     with local_stack(with_standin=not real_key) as stack:
-        env_json = function_env_from_env_json()
-        stack.put_api_key(env_json["GRADIUM_API_KEY_SECRET_ID"], real_key or STANDIN_API_KEY)
-        stack.create_quota_table(env_json["QUOTA_TABLE_NAME"])
         overrides = {"GRADIUM_TOKEN_URL": "https://api.gradium.ai/api/api-keys/token"} if real_key else {}
+        env = stack.provision(real_key or STANDIN_API_KEY, overrides)
         gradium = "api.gradium.ai (GRADIUM_API_KEY is set)" if real_key else "the local stand-in"
         print(f"Invoking the built TokenFunction with {args.event.name}; Gradium is {gradium}.\n")
-        with LambdaEmulator(stack.function_env(overrides)) as emulator:
+        with LambdaEmulator(env) as emulator:
             cold = emulator.invoke(event)
             print(json.dumps(cold.response, indent=2))
             warm_calls = [emulator.invoke(event) for _ in range(args.warm)]

@@ -19,7 +19,6 @@ from tests.harness.local_stack import (
     EVENTS_DIR,
     STANDIN_API_KEY,
     LocalStack,
-    function_env_from_env_json,
     local_stack,
 )
 
@@ -55,7 +54,6 @@ def event_files() -> list[Path]:
 @pytest.fixture(scope="module")
 def running_stack() -> Iterator[LocalStack]:
     with local_stack() as stack:
-        stack.put_api_key(function_env_from_env_json()["GRADIUM_API_KEY_SECRET_ID"], STANDIN_API_KEY)
         yield stack
 
 
@@ -65,8 +63,7 @@ def function_env(running_stack: LocalStack) -> Callable[..., dict[str, str]]:
 
     def make(**overrides: str) -> dict[str, str]:
         table = f"quota-{uuid.uuid4().hex[:8]}"
-        running_stack.create_quota_table(table)
-        return running_stack.function_env({"QUOTA_TABLE_NAME": table, **overrides})
+        return running_stack.provision(STANDIN_API_KEY, {"QUOTA_TABLE_NAME": table}) | overrides
 
     return make
 
@@ -143,7 +140,9 @@ def test_the_quota_answers_429_with_retry_after(function_env) -> None:
 
 
 def test_without_a_quota_no_table_is_needed(running_stack: LocalStack) -> None:
-    env = running_stack.function_env({"TOKENS_PER_USER_PER_MINUTE": "0", "QUOTA_TABLE_NAME": ""})
+    env = running_stack.provision(
+        STANDIN_API_KEY, {"TOKENS_PER_USER_PER_MINUTE": "0", "QUOTA_TABLE_NAME": ""}
+    )
     event = json.loads((EVENTS_DIR / "signed_in.json").read_text())
     with LambdaEmulator(env) as emulator:
         assert [emulator.invoke(event).response["statusCode"] for _ in range(12)] == [200] * 12

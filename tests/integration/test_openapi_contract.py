@@ -73,14 +73,12 @@ def answer(stack: LocalStack) -> Callable[..., dict[str, Any]]:
     def invoke(
         event: Any = SIGNED_IN, secret: str | None = STANDIN_API_KEY, calls: int = 1, **overrides: str
     ) -> dict[str, Any]:
-        secret_id = f"contract/{uuid.uuid4().hex[:8]}"
-        if secret is not None:
-            stack.put_api_key(secret_id, secret)
-        table = f"quota-{uuid.uuid4().hex[:8]}"
-        stack.create_quota_table(table)
-        env = stack.function_env(
-            {"GRADIUM_API_KEY_SECRET_ID": secret_id, "QUOTA_TABLE_NAME": table, **overrides}
-        )
+        names = {
+            "GRADIUM_API_KEY_SECRET_ID": f"contract/{uuid.uuid4().hex[:8]}",
+            "QUOTA_TABLE_NAME": f"quota-{uuid.uuid4().hex[:8]}",
+        }
+        # Overrides come after provisioning: a table they name (a missing one, say) is not created.
+        env = stack.provision(secret, names) | overrides
         with LambdaEmulator(env) as emulator:
             return [emulator.invoke(event).response for _ in range(calls)][-1]
 
