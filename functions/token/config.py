@@ -18,8 +18,8 @@ DEFAULT_SECRET_CACHE_TTL_SECONDS = 300
 DEFAULT_TOKENS_PER_USER_PER_MINUTE = 10
 MAX_TOKENS_PER_USER_PER_MINUTE = 10_000
 
-# The function's own timeout (template) must cover the Gradium budget plus a secret fetch;
-# API Gateway gives up after 29 s, so a larger budget could never be honoured.
+# The function's own timeout (template) must cover the Gradium budget plus the secret reads and the
+# quota update; API Gateway gives up after 29 s, so a larger budget could never be honoured.
 MAX_TIMEOUT_SECONDS = 10.0
 MAX_SECRET_CACHE_TTL_SECONDS = 3600
 
