@@ -40,16 +40,25 @@ class ApiKeySource:
 
 
 def parse_api_key(raw: object) -> str:
-    """Extract the key from a secret value: a bare key or a JSON object {"api_key": "..."}."""
+    """Extract the key from a secret value: a bare key or a JSON object {"api_key": "..."}.
+
+    Surrounding whitespace (a file's trailing newline) is dropped. Anything else but printable ASCII
+    is refused here, with a reason and never the value: such a key cannot go into an HTTP header, and
+    the HTTP library's error would quote it.
+    """
     if isinstance(raw, bytes):
         raise ApiKeyUnavailable("secret is binary; store the key as a string")
     text = str(raw or "").strip()
     if text.startswith("{"):
         try:
             value = json.loads(text).get("api_key")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             raise ApiKeyUnavailable("secret looks like JSON but is not a valid object") from None
         text = value.strip() if isinstance(value, str) else ""
     if not text:
         raise ApiKeyUnavailable("secret holds no API key")
+    if not all("!" <= char <= "~" for char in text):
+        raise ApiKeyUnavailable(
+            "secret holds a malformed API key (whitespace inside, or characters outside printable ASCII)"
+        )
     return text

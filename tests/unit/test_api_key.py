@@ -35,6 +35,27 @@ def test_a_secret_without_a_usable_key_is_refused(secrets: CountingSecrets, stor
     assert refused.value.status == 500
 
 
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "gd_first_4f1c\ngd_second_9a7e",
+        '{"api_key": "gd_first_4f1c\\ngd_second_9a7e"}',
+        "gd_smart\u201cquote_7d8e",
+        "gd_tab\ttabbed_3a4b",
+        "gd_nbsp\u00a0nbsp_5c6d",
+        "gd_nul\x00nul_7e8f",
+        '{"api_key": ' * 5000,
+    ],
+)
+def test_a_malformed_key_is_refused_without_its_value(secrets: CountingSecrets, stored: str) -> None:
+    secrets.client.create_secret(Name=NAME, SecretString=stored)
+    with pytest.raises(ApiKeyUnavailable) as refused:
+        secrets.source().get()
+    assert refused.value.status == 500
+    for piece in ("gd_", "4f1c", "9a7e", "7d8e", "3a4b", "5c6d", "7e8f"):
+        assert piece not in str(refused.value)
+
+
 def test_a_binary_secret_is_refused(secrets: CountingSecrets) -> None:
     secrets.client.create_secret(Name=NAME, SecretBinary=b"gd_abc")
     with pytest.raises(ApiKeyUnavailable, match="binary"):
