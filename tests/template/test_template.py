@@ -8,6 +8,7 @@ import logging
 import re
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -376,3 +377,73 @@ def test_samconfig_deploys_without_extra_flags(environment: str) -> None:
     deploy = samconfig["deploy"]["parameters"]
     assert deploy["capabilities"] == "CAPABILITY_IAM"
     assert deploy["resolve_s3"] is True
+
+
+def test_the_user_pool_survives_a_stack_delete_or_a_replacement(translated: dict[str, Any]) -> None:
+    pool = translated["Resources"]["UserPool"]
+    assert pool["DeletionPolicy"] == pool["UpdateReplacePolicy"] == "Retain"
+    assert pool["Properties"]["DeletionProtection"] == "ACTIVE"
+
+
+def test_the_account_logs_role_outlives_the_stack() -> None:
+    resources = translate(ConfigureApiGatewayLogsRole="true")["Resources"]
+    for name in ("ApiGatewayLogsRole", "ApiGatewayAccount"):
+        assert resources[name]["DeletionPolicy"] == resources[name]["UpdateReplacePolicy"] == "Retain"
+
+
+def test_id_tokens_are_short_lived(translated: dict[str, Any]) -> None:
+    """An ID token cannot be revoked; its lifetime bounds how long a disabled user can mint."""
+    props = translated["Resources"]["UserPoolAppClient"]["Properties"]
+    assert props["TokenValidityUnits"]["IdToken"] == "minutes"
+    assert props["IdTokenValidity"] <= 15
+
+
+def deployment_id(template: dict[str, Any]) -> str:
+    [name] = of_type(template, "AWS::ApiGateway::Deployment")
+    stage = next(iter(of_type(template, "AWS::ApiGateway::Stage").values()))
+    assert stage["Properties"]["DeploymentId"] == {"Ref": name}
+    return name
+
+
+def test_a_new_allowed_origin_redeploys_the_api() -> None:
+    """SAM hashes the definition before Fn::If/Fn::Sub resolve: without AlwaysDeploy, every origin gave
+    the same deployment and the stage kept the old CORS answers."""
+    first = deployment_id(translate(AllowedOrigin="https://one.example.com"))
+    time.sleep(1.1)  # SAM's always-deploy hash changes once a second
+    second = deployment_id(translate(AllowedOrigin="https://two.example.com"))
+    assert first != second
+
+
+TOKEN_URLS = {
+    "https://api.gradium.ai/api/api-keys/token": True,
+    "https://api.gradium.ai:8443/api/api-keys/token": True,
+    "https://api.gradium.ai:65535/api/api-keys/token": True,
+    "https://api.gradium.ai": True,
+    "https://api.gradium.ai:99999/api/api-keys/token": False,
+    "https://api.gradium.ai:65536/api/api-keys/token": False,
+    "https://api.gradium.ai:abc/api/api-keys/token": False,
+    "https://api.gradium.ai:0/api/api-keys/token": False,
+    "https://api.gradium.ai:/api/api-keys/token": False,
+    "https://user:pw@api.gradium.ai/api/api-keys/token": False,
+    "https://api.gradium.ai/api/api-keys/token?x=1": False,
+    "https://api.gradium.ai/api/api-keys/token#top": False,
+    "https://api.gradium.ai/api keys/token": False,
+    "https://api.gr\u00e4dium.ai/api/api-keys/token": False,
+    "http://api.gradium.ai/api/api-keys/token": False,
+}
+
+
+@pytest.mark.parametrize(("url", "valid"), TOKEN_URLS.items())
+def test_the_token_url_pattern_agrees_with_the_config_module(url: str, valid: bool) -> None:
+    """CloudFormation refuses what the function would refuse, so a bad URL fails the deploy, not requests."""
+    pattern = SOURCE["Parameters"]["GradiumTokenUrl"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, url)) is valid
+    try:
+        config.Settings.from_env(
+            {"GRADIUM_API_KEY_SECRET_ID": "s", "TOKENS_PER_USER_PER_MINUTE": "0", "GRADIUM_TOKEN_URL": url}
+        )
+    except config.ConfigError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted is valid
