@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,12 @@ from token_broker import TokenBroker
 logger = Logger()
 metrics = Metrics()
 
+# Lambda's own log-level switch (AWS_LAMBDA_LOG_LEVEL=DEBUG with the JSON log format) sets the root
+# logger, and at DEBUG botocore logs every response body: GetSecretValue's holds the API key. The
+# SDK and HTTP loggers never go below INFO, whatever the function's or the runtime's level.
+for _name in ("boto3", "botocore", "s3transfer", "urllib3"):
+    logging.getLogger(_name).setLevel(max(logging.INFO, logging.getLogger(_name).level))
+
 RESPONSE_HEADERS = {
     "Content-Type": "application/json",
     # A token is single-use: no browser, proxy or CDN may keep a copy.
@@ -50,11 +58,19 @@ class Service:
 
 
 def _build() -> Service | None:
+    """The service, or None (every request then answers 500 "misconfigured") if it cannot be built."""
     try:
-        settings = Settings.from_env()
+        return _build_service()
     except ConfigError as exc:
         logger.error("Configuration refused", extra={"reason": str(exc)})
-        return None
+    except Exception as exc:
+        # Not the exception's text, which may quote a setting's value: its class and where it arose.
+        logger.error("Start-up failed", extra=_unexpected(exc))
+    return None
+
+
+def _build_service() -> Service:
+    settings = Settings.from_env()
     # One boto3 session for both clients: the second client then reuses the first one's loaded
     # endpoint and retry data (about 15 ms instead of 90 ms of cold start).
     session = boto3.session.Session()
@@ -103,8 +119,18 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         # Only the call is traced, never its result: the token must not reach X-Ray.
         with SERVICE.traced("## issue_gradium_token"):
             issued = SERVICE.broker.issue()
+        # Everything that could still fail comes before the token is counted and audited.
+        response = _response(200, {"token": issued.minted.token, "expires_at": issued.minted.expires_at})
+        # A short digest lets an operator match Gradium's usage records without the token itself.
+        digest = hashlib.sha256(issued.minted.token.encode("ascii")).hexdigest()[:16]
     except BrokerError as exc:
         return _failure(exc)
+    except Exception as exc:
+        # A bug must still answer JSON, and the runtime must not print the exception's text (which
+        # may hold the key) to the logs and the error payload.
+        logger.error("Unexpected failure", extra=_unexpected(exc))
+        metrics.add_metric(name="UnexpectedErrors", unit=MetricUnit.Count, value=1)
+        return _response(500, {"error": BrokerError.public_message})
 
     metrics.add_metric(name="TokensIssued", unit=MetricUnit.Count, value=1)
     metrics.add_metric(
@@ -118,11 +144,17 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             "upstream_ms": round(issued.upstream_ms, 1),
             "upstream_attempts": issued.minted.attempts,
             "key_refreshed": issued.key_refreshed,
-            # A short digest lets an operator match Gradium's usage records without the token itself.
-            "token_sha256": hashlib.sha256(issued.minted.token.encode()).hexdigest()[:16],
+            "token_sha256": digest,
         },
     )
-    return _response(200, {"token": issued.minted.token, "expires_at": issued.minted.expires_at})
+    return response
+
+
+def _unexpected(exc: BaseException) -> dict[str, str]:
+    """Log fields of an unexpected exception: its class and the code location, never its text."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "unknown"
+    return {"error": type(exc).__name__, "where": where}
 
 
 def _enforce_quota(service: Service, caller: Caller) -> None:

@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
+
 DEFAULT_TOKEN_URL = "https://api.gradium.ai/api/api-keys/token"  # noqa: S105 (a URL, not a secret)
 DEFAULT_TIMEOUT_SECONDS = 8.0
 DEFAULT_SECRET_CACHE_TTL_SECONDS = 300
@@ -122,13 +125,31 @@ def _number(environ: Mapping[str, str], name: str, default: float, low: float, h
 
 
 def _token_url(url: str) -> str:
-    """Accept https anywhere, plain http only for loopback (local stand-ins and tests)."""
-    parts = urlsplit(url)
-    if not parts.hostname or parts.username or parts.password or parts.query or parts.fragment:
-        raise ConfigError("GRADIUM_TOKEN_URL must be an absolute URL without credentials, query or fragment")
+    """Accept https anywhere, plain http only for loopback (local stand-ins and tests).
+
+    Checked with urllib3's own parser, the one the Gradium client builds its connection with, so a
+    URL accepted here cannot fail there (a port above 65535, a port that is not a number).
+    """
+    try:
+        parts = parse_url(url)
+    except LocationParseError:
+        raise ConfigError("GRADIUM_TOKEN_URL is not a valid URL (check the host and port)") from None
+    if (
+        not url.isascii()
+        or any(char.isspace() for char in url)
+        or not parts.host
+        or parts.auth
+        or parts.query is not None
+        or parts.fragment is not None
+        or parts.port == 0
+        or urlsplit(url).netloc.endswith(":")  # an empty port: legal, but the template refuses it
+    ):
+        raise ConfigError(
+            "GRADIUM_TOKEN_URL must be an absolute ASCII URL without credentials, query or fragment"
+        )
     if parts.scheme == "https":
         return url
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and _is_loopback(parts.host):
         return url
     raise ConfigError("GRADIUM_TOKEN_URL must use https (plain http is allowed only for loopback hosts)")
 
@@ -137,6 +158,6 @@ def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False

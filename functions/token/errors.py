@@ -13,6 +13,7 @@ class BrokerError(Exception):
     status: int = 500
     public_message: str = "Internal error"
     metric: str | None = None  # the EMF metric that counts this failure, if any
+    retry_after: int | None = None  # seconds the caller should wait, sent as Retry-After
 
     def __init__(self, detail: str = "", *, public_message: str | None = None) -> None:
         # `detail` is for our logs only: it must never hold a secret or an upstream body.
@@ -22,7 +23,7 @@ class BrokerError(Exception):
 
     def headers(self) -> dict[str, str]:
         """Extra response headers this failure calls for."""
-        return {}
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
 
 class BadRequest(BrokerError):
@@ -48,9 +49,6 @@ class QuotaExceeded(BrokerError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"quota exceeded, next window in {retry_after} s")
         self.retry_after = retry_after
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
 
 
 class QuotaUnavailable(BrokerError):
@@ -86,6 +84,17 @@ class UpstreamRejectedKey(UpstreamError):
 
     def __init__(self, status: int) -> None:
         super().__init__("rejected_key", f"Gradium answered {status}")
+
+
+class UpstreamRateLimited(UpstreamError):
+    """Gradium answered 429: passed on with its wait, not retried, since a retry deepens the limit."""
+
+    status = 429
+    public_message = "Gradium is rate limiting token requests; retry later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("http_429", f"Gradium answered 429, retry after {retry_after} s")
+        self.retry_after = retry_after
 
 
 class UpstreamTimeout(UpstreamError):

@@ -1,34 +1,48 @@
-"""Client for Gradium's token endpoint: one pooled connection, a total time budget, safe retries.
+"""Client for Gradium's token endpoint: one pooled connection, one deadline per exchange, safe retries.
 
 The pool is bound to the configured host, redirects are never followed and the API key is sent
-only on requests this pool makes, so the key cannot reach any other host.
+only on requests this pool makes, so the key cannot reach any other host. Every failure, whatever
+raised it, becomes a typed UpstreamError that carries no exception text (which could hold the key).
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
+import socket
+import threading
 import time
+import weakref
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
+from typing import Any
 
 import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.util import parse_url
 
-from errors import UpstreamError, UpstreamRejectedKey, UpstreamTimeout
+from errors import UpstreamError, UpstreamRateLimited, UpstreamRejectedKey, UpstreamTimeout
 
 MAX_ATTEMPTS = 3
 MAX_BODY_BYTES = 16 * 1024  # a token answer is a few hundred bytes
+MAX_TOKEN_CHARS = 4096
 CONNECT_TIMEOUT_SECONDS = 2.0
+# One attempt may take this long at most, so that a half-dead kept-alive connection leaves budget
+# for a retry on a fresh one; a healthy answer takes a few hundred milliseconds.
+MAX_ATTEMPT_SECONDS = 3.0
 BACKOFF_BASE_SECONDS = 0.1
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+# Failures of one connection rather than of Gradium's answer: a fresh connection may succeed.
+RETRYABLE_KINDS = frozenset({"connection", "attempt_timeout", "interim_answer"})
+# Gradium's 429 is passed on; without a usable Retry-After the caller waits this long.
+DEFAULT_RATE_LIMIT_WAIT_SECONDS = 5
+MAX_RATE_LIMIT_WAIT_SECONDS = 600
+
+_ASCII_DIGITS = re.compile(r"[0-9]{1,10}")
+# RFC 3339 in UTC, as Gradium documents it: 2026-05-23T12:00:00Z, fractions and +00:00 allowed.
+_RFC3339_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|\+00:00)")
 
 
 @dataclass(frozen=True)
@@ -40,30 +54,96 @@ class MintedToken:
     attempts: int
 
 
+class _SocketTracking:
+    """Records each connection's socket so that a deadline can cut it from another thread."""
+
+    def __init__(self, *args: Any, open_sockets: weakref.WeakSet[socket.socket], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._open_sockets = open_sockets
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        self._open_sockets.add(self.sock)  # type: ignore[attr-defined]
+
+
+class _TrackedHTTPConnection(_SocketTracking, HTTPConnection):
+    pass
+
+
+class _TrackedHTTPSConnection(_SocketTracking, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _TrackedHTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+
+
+class _Deadline:
+    """Shuts the client's sockets down when an attempt's time is up.
+
+    A socket timeout bounds each read, not the answer: an upstream sending one byte a second would
+    never trip it. Shutting the socket down ends whatever read is blocked, headers or body.
+    """
+
+    def __init__(self, sockets: weakref.WeakSet[socket.socket], seconds: float) -> None:
+        self._sockets = sockets
+        self._lock = threading.Lock()
+        self._finished = False
+        self.passed = False
+        self._timer = threading.Timer(max(seconds, 0.0), self._cut)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._finished = True
+        self._timer.cancel()
+
+    def _cut(self) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self.passed = True
+            for sock in list(self._sockets):
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
 class GradiumClient:
     """Mints Gradium tokens over one kept-alive connection that outlives invocations."""
 
     def __init__(self, token_url: str) -> None:
-        parts = urlsplit(token_url)
-        self._path = parts.path or "/"
+        """`token_url` must have passed config's validation (the same parser is used here)."""
+        url = parse_url(token_url)
+        self._path = url.path or "/"
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        pool = _HTTPSPool if url.scheme == "https" else _HTTPPool
         # maxsize=1: a Lambda environment serves one request at a time.
-        self._pool = urllib3.connection_from_url(token_url, maxsize=1, retries=False)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        self._pool = pool(url.host, port, maxsize=1, retries=False, open_sockets=self._sockets)
 
     def mint_token(self, api_key: str, deadline: float) -> MintedToken:
         """Exchange the API key for a token, retrying transient failures until `deadline` (monotonic).
 
-        Raises UpstreamRejectedKey on 401/403, UpstreamTimeout when the budget runs out and
-        UpstreamError for every other failure.
+        Raises UpstreamRejectedKey on 401/403, UpstreamRateLimited on 429, UpstreamTimeout when the
+        budget runs out and UpstreamError for every other failure.
         """
         attempt = 0
         while True:
             attempt += 1
             try:
-                status, body, retry_after = self._get(api_key, deadline)
+                status, body, retry_after = self._exchange(api_key, deadline)
             except UpstreamTimeout:
                 raise
             except UpstreamError as exc:
-                if exc.kind != "connection" or attempt >= MAX_ATTEMPTS:
+                if exc.kind not in RETRYABLE_KINDS or attempt >= MAX_ATTEMPTS:
                     raise
                 self._sleep_before_retry(attempt, None, deadline, exc)
                 continue
@@ -71,35 +151,51 @@ class GradiumClient:
                 return _parse_token(body, attempt)
             if status in (401, 403):
                 raise UpstreamRejectedKey(status)
+            if status == 429:
+                # Retrying against a rate limit only deepens it: the caller waits as Gradium asks.
+                raise UpstreamRateLimited(_rate_limit_wait(retry_after))
             failure = UpstreamError(_status_kind(status), f"Gradium answered {status}")
             if status not in RETRYABLE_STATUSES or attempt >= MAX_ATTEMPTS:
                 raise failure
             self._sleep_before_retry(attempt, retry_after, deadline, failure)
 
-    def _get(self, api_key: str, deadline: float) -> tuple[int, bytes, float | None]:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+    def _exchange(self, api_key: str, deadline: float) -> tuple[int, bytes, float | None]:
+        """One request and its whole answer within min(deadline, now + MAX_ATTEMPT_SECONDS)."""
+        now = time.monotonic()
+        if deadline - now <= 0:
             raise UpstreamTimeout("budget spent before the request")
-        timeout = urllib3.Timeout(total=remaining, connect=min(CONNECT_TIMEOUT_SECONDS, remaining))
+        attempt_seconds = min(deadline - now, MAX_ATTEMPT_SECONDS)
+        timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT_SECONDS, attempt_seconds), read=attempt_seconds)
+        cut = _Deadline(self._sockets, attempt_seconds)
         try:
-            response = self._pool.urlopen(
-                "GET",
-                self._path,
-                headers={"x-api-key": api_key, "accept": "application/json"},
-                redirect=False,
-                retries=False,
-                timeout=timeout,
-                preload_content=False,
-            )
-            body = _read_body(response)
-        except (ReadTimeoutError, ConnectTimeoutError) as exc:
-            if deadline - time.monotonic() <= 0.05:
-                raise UpstreamTimeout(type(exc).__name__) from None
-            raise UpstreamError("connection", type(exc).__name__) from None
-        except (NewConnectionError, ProtocolError, HTTPError, OSError) as exc:
-            # A reset kept-alive connection lands here too; the GET is safe to repeat.
-            raise UpstreamError("connection", type(exc).__name__) from None
-        return response.status, body, _retry_after_seconds(response.headers.get("retry-after"))
+            with cut:
+                response = self._pool.urlopen(
+                    "GET",
+                    self._path,
+                    headers={"x-api-key": api_key, "accept": "application/json"},
+                    redirect=False,
+                    retries=False,
+                    timeout=timeout,
+                    preload_content=False,
+                )
+                status, body, retry_after = _read_answer(response)
+        except UpstreamError as exc:
+            if not cut.passed:
+                raise
+            failure = exc
+        except Exception as exc:
+            # Whatever raised (a reset, a timeout, a parser), only the class name is kept: urllib3's
+            # and http.client's messages can quote a header value, and so the key.
+            failure = UpstreamError("connection", type(exc).__name__)
+        else:
+            if not cut.passed:
+                return status, body, retry_after
+            failure = UpstreamError("connection", "answer cut at the deadline")
+        if time.monotonic() >= deadline - 0.05:
+            raise UpstreamTimeout(failure.kind) from None
+        if cut.passed:
+            raise UpstreamError("attempt_timeout", f"attempt cut after {attempt_seconds:.1f} s") from None
+        raise failure from None
 
     @staticmethod
     def _sleep_before_retry(
@@ -114,64 +210,89 @@ class GradiumClient:
         time.sleep(delay)
 
 
-def _read_body(response: urllib3.BaseHTTPResponse) -> bytes:
-    """The body of a 2xx answer; an error answer's body is read only to free the connection."""
+def _read_answer(response: urllib3.BaseHTTPResponse) -> tuple[int, bytes, float | None]:
+    """Status, body (of a 2xx answer) and Retry-After; the connection is dropped unless all is clean."""
+    clean = False
     try:
-        return _read_limited(response)
-    except UpstreamError:
-        if 200 <= response.status < 300:
+        status = response.status
+        if status < 200:
+            # http.client skips only 100 Continue: any other interim answer (103 Early Hints) arrives
+            # as if final, with the real answer still unread behind it. The connection is unusable.
+            raise UpstreamError("interim_answer", f"interim {status} answer")
+        body = _read_limited(response)
+        if not 200 <= status < 300:
+            body = b""  # Gradium's error text is never shown or logged
+        retry_after = _retry_after_seconds(response.headers.get("retry-after"))
+        clean = True
+        return status, body, retry_after
+    except UpstreamError as exc:
+        if 200 <= response.status < 300 or exc.kind == "interim_answer":
             raise
-        return b""  # Gradium's error text is never shown or logged, so its size does not matter
+        return response.status, b"", None  # an error answer's status stands, whatever its body
+    finally:
+        if not clean:
+            response.close()  # closes the connection too: the pool opens a fresh one
+        response.release_conn()
 
 
 def _read_limited(response: urllib3.BaseHTTPResponse) -> bytes:
-    """Read at most MAX_BODY_BYTES; a larger body is refused and its connection dropped."""
-    try:
-        declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            response.close()
-            raise UpstreamError("oversized_body", f"Content-Length {declared}")
-        body = response.read(MAX_BODY_BYTES + 1)
-        if len(body) > MAX_BODY_BYTES:
-            response.close()
-            raise UpstreamError("oversized_body", "body over the limit")
-        return body
-    finally:
-        response.release_conn()
+    """Read at most MAX_BODY_BYTES; a larger or ill-declared body is refused."""
+    declared = response.headers.get("content-length")
+    if declared is not None:
+        if not _ASCII_DIGITS.fullmatch(declared.strip()):
+            raise UpstreamError("bad_body", "Content-Length is not a number")
+        if int(declared) > MAX_BODY_BYTES:
+            raise UpstreamError("oversized_body", f"Content-Length {int(declared)}")
+    body = response.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise UpstreamError("oversized_body", "body over the limit")
+    return body
 
 
 def _parse_token(body: bytes, attempts: int) -> MintedToken:
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a few KiB of "[" nest too deep
         raise UpstreamError("bad_body", "answer is not JSON") from None
     if not isinstance(payload, dict):
         raise UpstreamError("bad_body", "answer is not a JSON object")
     token, expires_at = payload.get("token"), payload.get("expires_at")
-    if not isinstance(token, str) or not token.strip():
-        raise UpstreamError("bad_body", "answer has no token")
-    if not isinstance(expires_at, str) or not _is_iso8601(expires_at):
-        raise UpstreamError("bad_body", "answer has no ISO-8601 expires_at")
+    if not isinstance(token, str) or not _is_token(token):
+        raise UpstreamError("bad_body", "answer has no usable token")
+    if not isinstance(expires_at, str) or not _is_rfc3339_utc(expires_at):
+        raise UpstreamError("bad_body", "answer has no RFC 3339 UTC expires_at")
     return MintedToken(token=token, expires_at=expires_at, attempts=attempts)
 
 
-def _is_iso8601(value: str) -> bool:
+def _is_token(value: str) -> bool:
+    """Printable ASCII without spaces: it goes into a URL query and a log digest as it is."""
+    return 0 < len(value) <= MAX_TOKEN_CHARS and all("!" <= char <= "~" for char in value)
+
+
+def _is_rfc3339_utc(value: str) -> bool:
+    if not _RFC3339_UTC.fullmatch(value):
+        return False
     try:
-        datetime.fromisoformat(value)
+        datetime.fromisoformat(value)  # the calendar: no 30 February, no hour 25
     except ValueError:
         return False
     return True
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
-    if value is None or not value.strip().isdigit():
-        return None  # the HTTP-date form is not worth parsing for a sub-30 s budget
+    """Delay-seconds in ASCII digits; the HTTP-date form is not worth parsing for a sub-30 s budget."""
+    if value is None or not _ASCII_DIGITS.fullmatch(value.strip()):
+        return None
     return float(value.strip())
+
+
+def _rate_limit_wait(retry_after: float | None) -> int:
+    if retry_after is None:
+        return DEFAULT_RATE_LIMIT_WAIT_SECONDS
+    return int(min(max(retry_after, 1), MAX_RATE_LIMIT_WAIT_SECONDS))
 
 
 def _status_kind(status: int) -> str:
     if 300 <= status < 400:
         return "redirect"
-    if status == 429:
-        return "http_429"
     return "http_5xx" if status >= 500 else "http_4xx"

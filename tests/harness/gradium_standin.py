@@ -25,12 +25,19 @@ TOKEN_LIFETIME = timedelta(seconds=300)
 
 @dataclass
 class Reply:
-    """One scripted answer; `body` bytes are sent as they are, a dict as JSON."""
+    """One scripted answer; `body` bytes are sent as they are, a dict as JSON.
+
+    `delay` waits before answering; `drip` sends the whole answer one byte at a time with that many
+    seconds between bytes; `interim` is sent verbatim before the status line (e.g. a 103 answer).
+    `headers` replace the default Content-Type and Content-Length, and "Connection: close" closes.
+    """
 
     status: int = 200
     body: bytes | dict | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    drip: float = 0.0
+    interim: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -107,15 +114,23 @@ class GradiumStandIn(LoopbackHTTPServer):
                 if isinstance(body, dict):
                     body = json.dumps(body).encode()
                 body = body or b""
-                self.send_response(reply.status)
                 headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
                 headers.update(reply.headers)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                # A client that timed out has gone already.
+                if headers.get("Connection", "").lower() == "close":
+                    self.close_connection = True
+                head = f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('Status',))[0]}\r\n"
+                head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+                # HTTP header bytes are Latin-1, as http.client reads them.
+                answer = reply.interim + head.encode("latin-1") + body
+                # A client that timed out or gave up has gone already.
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(body)
+                    if not reply.drip:
+                        self.wfile.write(answer)
+                        return
+                    for index in range(len(answer)):
+                        self.wfile.write(answer[index : index + 1])
+                        self.wfile.flush()
+                        time.sleep(reply.drip)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass  # keep test output quiet

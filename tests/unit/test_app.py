@@ -232,6 +232,26 @@ def test_a_refused_configuration_is_500_and_sends_the_key_nowhere(
     assert run(app, event_file("no_claims.json")).status == 401
 
 
+def test_an_unexpected_exception_is_500_without_its_text(
+    load_app: Loader, run, stack, secret_name, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The safety net for a bug: the runtime would print the text (here holding a key) everywhere."""
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    app = load_app()
+
+    def bug() -> None:
+        raise ValueError(f"Invalid header value {STANDIN_API_KEY!r}")
+
+    monkeypatch.setattr(app.SERVICE.broker, "issue", bug)
+    outcome = run(app, SIGNED_IN)
+    assert (outcome.status, outcome.body) == (500, {"error": "Internal error"})
+    assert STANDIN_API_KEY not in outcome.output
+    [failure] = [r for r in outcome.records() if r.get("message") == "Unexpected failure"]
+    assert failure["error"] == "ValueError" and failure["where"].startswith("test_app.py:")
+    assert outcome.metrics()["UnexpectedErrors"] == [1.0]
+    assert "TokensIssued" not in outcome.metrics()
+
+
 def test_logs_never_hold_the_key_the_token_or_the_jwt(load_app: Loader, run, stack, secret_name) -> None:
     stack.put_api_key(secret_name, STANDIN_API_KEY)
     app = load_app(POWERTOOLS_LOGGER_LOG_EVENT="true", POWERTOOLS_LOG_LEVEL="DEBUG")

@@ -100,6 +100,15 @@ def test_plain_http_is_allowed_for_loopback_only(url: str) -> None:
         "api.gradium.ai/api/api-keys/token",
         "https://user:pass@api.gradium.ai/api/api-keys/token",
         "https://api.gradium.ai/api/api-keys/token?x=1",
+        "https://api.gradium.ai/api/api-keys/token?",
+        "https://api.gradium.ai/api/api-keys/token#top",
+        "https://api.gradium.ai:99999/api/api-keys/token",
+        "https://api.gradium.ai:abc/api/api-keys/token",
+        "https://api.gradium.ai:0/api/api-keys/token",
+        "https://api.gradium.ai:\u00b9/api/api-keys/token",
+        "https://api.gr\u00e4dium.ai/api/api-keys/token",
+        "https://api.gradium.ai/api/api keys/token",
+        "https:///api/api-keys/token",
     ],
 )
 def test_other_token_urls_are_refused(url: str) -> None:

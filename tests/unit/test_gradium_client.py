@@ -10,8 +10,14 @@ from tests.harness.gradium_standin import GradiumStandIn, Reply
 from tests.harness.lambda_emulator import free_port
 from tests.harness.local_stack import STANDIN_API_KEY
 
-from errors import UpstreamError, UpstreamRejectedKey, UpstreamTimeout
-from gradium_client import MAX_ATTEMPTS, MAX_BODY_BYTES, GradiumClient
+from errors import UpstreamError, UpstreamRateLimited, UpstreamRejectedKey, UpstreamTimeout
+from gradium_client import (
+    DEFAULT_RATE_LIMIT_WAIT_SECONDS,
+    MAX_ATTEMPT_SECONDS,
+    MAX_ATTEMPTS,
+    MAX_BODY_BYTES,
+    GradiumClient,
+)
 
 KEY = STANDIN_API_KEY
 
@@ -65,7 +71,7 @@ def test_a_connection_the_server_closed_is_replaced(standin: GradiumStandIn) -> 
     assert standin.connections == 2
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_retries_transient_statuses_then_succeeds(standin: GradiumStandIn, status: int) -> None:
     standin.queue(Reply(status, b"busy", {"Retry-After": "0"}))
     minted = GradiumClient(standin.token_url).mint_token(KEY, deadline())
@@ -83,12 +89,32 @@ def test_gives_up_after_the_bounded_number_of_attempts(standin: GradiumStandIn) 
 
 
 def test_retry_after_beyond_the_budget_fails_at_once(standin: GradiumStandIn) -> None:
-    standin.queue(Reply(429, b"slow down", {"Retry-After": "60"}))
+    standin.queue(Reply(503, b"down", {"Retry-After": "60"}))
     started = time.monotonic()
     with pytest.raises(UpstreamError) as failure:
         GradiumClient(standin.token_url).mint_token(KEY, deadline(2))
-    assert failure.value.kind == "http_429"
+    assert failure.value.kind == "http_5xx"
     assert time.monotonic() - started < 1
+    assert len(standin.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "wait"),
+    [
+        ("7", 7),
+        (None, DEFAULT_RATE_LIMIT_WAIT_SECONDS),
+        ("\u00b9", DEFAULT_RATE_LIMIT_WAIT_SECONDS),
+        ("0", 1),
+    ],
+)
+def test_a_429_is_passed_on_at_once_with_its_wait(
+    standin: GradiumStandIn, retry_after: str | None, wait: int
+) -> None:
+    standin.queue(Reply(429, b"slow down", {"Retry-After": retry_after} if retry_after else {}))
+    with pytest.raises(UpstreamRateLimited) as failure:
+        GradiumClient(standin.token_url).mint_token(KEY, deadline())
+    assert (failure.value.status, failure.value.kind) == (429, "http_429")
+    assert failure.value.headers() == {"Retry-After": str(wait)}
     assert len(standin.requests) == 1
 
 
@@ -127,6 +153,42 @@ def test_the_budget_covers_the_whole_call(standin: GradiumStandIn) -> None:
     assert 0.4 < elapsed < 1.5  # the reply would take 3 s
 
 
+def test_the_budget_is_a_deadline_over_an_answer_that_drips(standin: GradiumStandIn) -> None:
+    # Each byte comes well within any read timeout; the whole answer would take about 12 s.
+    standin.queue(Reply(200, {"token": "late", "expires_at": "2026-05-23T12:00:00Z"}, drip=0.1))
+    started = time.monotonic()
+    with pytest.raises(UpstreamTimeout):
+        GradiumClient(standin.token_url).mint_token(KEY, deadline(0.8))
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_hung_attempt_is_cut_and_retried_on_a_fresh_connection(standin: GradiumStandIn) -> None:
+    client = GradiumClient(standin.token_url)
+    client.mint_token(KEY, deadline())  # the kept-alive connection
+    standin.queue(Reply(200, {"token": "never", "expires_at": "2026-05-23T12:00:00Z"}, delay=30))
+    started = time.monotonic()
+    minted = client.mint_token(KEY, deadline(MAX_ATTEMPT_SECONDS + 3))
+    elapsed = time.monotonic() - started
+    assert minted.attempts == 2 and minted.token.startswith("gtk_")
+    assert MAX_ATTEMPT_SECONDS - 0.1 < elapsed < MAX_ATTEMPT_SECONDS + 1.5
+    assert standin.connections == 2
+
+
+def test_an_interim_answer_drops_the_connection_and_retries(standin: GradiumStandIn) -> None:
+    hints = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+    standin.queue(Reply(200, {"token": "behind-hints", "expires_at": "2026-05-23T12:00:00Z"}, interim=hints))
+    client = GradiumClient(standin.token_url)
+    first, second = client.mint_token(KEY, deadline()), client.mint_token(KEY, deadline())
+    assert first.attempts == 2
+    assert "behind-hints" not in (first.token, second.token)
+    assert first.token != second.token
+
+
+def test_an_odd_retry_after_falls_back_to_the_backoff(standin: GradiumStandIn) -> None:
+    standin.queue(Reply(503, b"busy", {"Retry-After": "\u00b9"}))
+    assert GradiumClient(standin.token_url).mint_token(KEY, deadline()).attempts == 2
+
+
 def test_retries_stop_when_the_budget_is_spent(standin: GradiumStandIn) -> None:
     standin.queue(*[Reply(503, b"", delay=0.4)] * 3)
     started = time.monotonic()
@@ -157,6 +219,15 @@ def test_redirects_are_not_followed_and_the_key_goes_nowhere_else(standin: Gradi
         b'{"token": "t"}',
         b'{"token": "t", "expires_at": "tomorrow"}',
         b'{"token": "t", "expires_at": 1790000000}',
+        b'{"token": "t\\ud800", "expires_at": "2026-05-23T12:00:00Z"}',
+        b'{"token": "caf\xc3\xa9", "expires_at": "2026-05-23T12:00:00Z"}',
+        b'{"token": "a b", "expires_at": "2026-05-23T12:00:00Z"}',
+        b"[" * 14_000,
+        b'{"token": "t", "expires_at": "2026-W21-6T12:00:00Z"}',
+        b'{"token": "t", "expires_at": "2026-05-23T12:00:00"}',
+        b'{"token": "t", "expires_at": "2026-05-23T12:00:00+02:00"}',
+        b'{"token": "t", "expires_at": "2026-02-30T12:00:00Z"}',
+        b'{"token": "t", "expires_at": "2026-05-23"}',
     ],
 )
 def test_an_answer_without_a_valid_token_is_refused(standin: GradiumStandIn, body: bytes) -> None:
@@ -164,6 +235,17 @@ def test_an_answer_without_a_valid_token_is_refused(standin: GradiumStandIn, bod
     with pytest.raises(UpstreamError) as failure:
         GradiumClient(standin.token_url).mint_token(KEY, deadline())
     assert failure.value.kind == "bad_body"
+
+
+def test_a_content_length_that_is_not_ascii_digits_is_refused(standin: GradiumStandIn) -> None:
+    standin.queue(
+        Reply(200, {"token": "t", "expires_at": "2026-05-23T12:00:00Z"}, {"Content-Length": "\u00b2"})
+    )
+    client = GradiumClient(standin.token_url)
+    with pytest.raises(UpstreamError) as failure:
+        client.mint_token(KEY, deadline())
+    assert failure.value.kind == "bad_body"
+    assert client.mint_token(KEY, deadline()).token.startswith("gtk_")  # on a fresh connection
 
 
 def test_an_oversized_answer_is_refused(standin: GradiumStandIn) -> None:
