@@ -1,4 +1,5 @@
-# Gradium token broker: `make invoke` runs the built function locally, `make test` runs every check.
+# Gradium token broker: `make invoke` runs the built function locally, `make serve` serves its HTTP API
+# on localhost with a working Cognito authorizer, `make test` runs every check.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -21,14 +22,17 @@ PYTHON313 ?= python3.13
 # Our virtualenv's python3.13 first on PATH: `sam build` then finds the runtime's Python there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv build invoke test lint format validate bench smoke deploy deploy-prod logs clean
+.PHONY: help venv build invoke serve test lint format validate bench smoke deploy deploy-prod logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 NODE_MODULES := tests/clients/node_modules
 
-venv: $(VENV)/.installed $(VENV_LAMBDA)/.installed $(VENV_CHECKOV)/.installed $(NODE_MODULES)/.installed ## Create the virtualenvs (tests, emulated runtime, checkov) and the client tests' node_modules
+# What `make build`, `invoke` and `serve` need: the tools' virtualenv and the emulated runtime's.
+LOCAL_TOOLS := $(VENV)/.installed $(VENV_LAMBDA)/.installed
+
+venv: $(LOCAL_TOOLS) $(VENV_CHECKOV)/.installed $(NODE_MODULES)/.installed ## Create the virtualenvs (tools and tests, emulated runtime, checkov) and the client tests' node_modules
 
 $(VENV)/.installed: tests/requirements.txt
 	$(PYTHON313) -m venv $(VENV)
@@ -36,9 +40,9 @@ $(VENV)/.installed: tests/requirements.txt
 	$(BIN)/pip install --quiet -r tests/requirements.txt
 	touch $@
 
-$(VENV_LAMBDA)/.installed: tests/harness/requirements-runtime.txt
+$(VENV_LAMBDA)/.installed: local/requirements-runtime.txt
 	$(PYTHON313) -m venv $(VENV_LAMBDA)
-	$(VENV_LAMBDA)/bin/pip install --quiet -r tests/harness/requirements-runtime.txt
+	$(VENV_LAMBDA)/bin/pip install --quiet -r local/requirements-runtime.txt
 	touch $@
 
 $(VENV_CHECKOV)/.installed: tests/requirements-checkov.txt
@@ -52,27 +56,33 @@ $(NODE_MODULES)/.installed: tests/clients/package-lock.json
 	cd tests/clients && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-build: venv ## sam build into .aws-sam/build, then compile it as Lambda cannot (see README)
+build: $(LOCAL_TOOLS) ## sam build into .aws-sam/build, then compile it as Lambda cannot (see README)
 	$(BIN)/sam build
 	$(BIN)/python -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build/TokenFunction .aws-sam/build/DependenciesLayer .aws-sam/build/TracingLayer
 
 invoke: build ## Run EVENT (default events/signed_in.json) through the built function under the Lambda emulator
-	$(BIN)/python -m tests.harness.local_invoke --event $(EVENT)
+	$(BIN)/python -m local.invoke --event $(EVENT)
 
-lint: venv ## ruff check and ruff format --check
+PORT ?= 3000
+HOST ?= 127.0.0.1
+PARAMETER_OVERRIDES ?=
+serve: build ## The template's API on http://HOST:PORT (default 127.0.0.1:3000) with a Cognito authorizer; PARAMETER_OVERRIDES="Key=Value ..."
+	$(BIN)/python -m local.serve --host "$(HOST)" --port "$(PORT)" --parameter-overrides "$(PARAMETER_OVERRIDES)"
+
+lint: $(VENV)/.installed ## ruff check and ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: venv ## Apply ruff's fixes and formatting
+format: $(VENV)/.installed ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-validate: venv ## sam validate --lint, cfn-lint with the serverless rules, and checkov on template.yaml
+validate: $(VENV)/.installed $(VENV_CHECKOV)/.installed ## sam validate --lint, cfn-lint with the serverless rules, and checkov on template.yaml
 	$(BIN)/sam validate --lint
 	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	$(VENV_CHECKOV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
-test: lint build ## Lint, build, then unit, integration (built function under the emulator) and template tests
+test: lint build venv ## Lint, build, then unit, integration (built function under the emulator) and template tests
 	$(BIN)/pytest
 
 bench: build ## Cold start, warm latency, memory and cost of the built function against a floor handler

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.harness.gradium_standin import GradiumStandIn
-from tests.harness.local_stack import STANDIN_API_KEY, LocalStack, local_stack
+from local.gradium_standin import GradiumStandIn
+from local.stack import STANDIN_API_KEY, LocalStack, local_stack
 
 
 @pytest.fixture(autouse=True)

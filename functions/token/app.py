@@ -199,5 +199,10 @@ def _response(
     headers = RESPONSE_HEADERS | (extra_headers or {})
     origin = SERVICE.settings.allowed_origin if SERVICE else None
     if origin:
-        headers |= {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        # Without Expose-Headers a browser app cannot read a 429's Retry-After.
+        headers |= {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Expose-Headers": "Retry-After",
+            "Vary": "Origin",
+        }
     return {"statusCode": status, "headers": headers, "body": json.dumps(body)}

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.harness.lambda_emulator import FUNCTION_CODE, LambdaEmulator
-from tests.harness.local_stack import EVENTS_DIR, REPO, STANDIN_API_KEY, LocalStack, local_stack
+from local.lambda_emulator import FUNCTION_CODE, LambdaEmulator
+from local.stack import EVENTS_DIR, REPO, STANDIN_API_KEY, LocalStack, local_stack
 
 from quota import TokenQuota
 

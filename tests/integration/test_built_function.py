@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.lambda_emulator import BUILD_DIR, LambdaEmulator
-from tests.harness.local_stack import (
+from local.lambda_emulator import BUILD_DIR, LambdaEmulator
+from local.stack import (
     EVENTS_DIR,
     STANDIN_API_KEY,
     LocalStack,

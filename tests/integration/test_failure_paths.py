@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.harness.gradium_standin import GradiumStandIn, Reply
-from tests.harness.lambda_emulator import LambdaEmulator
-from tests.harness.local_stack import EVENTS_DIR, STANDIN_API_KEY, LocalStack, local_stack
+from local.gradium_standin import GradiumStandIn, Reply
+from local.lambda_emulator import LambdaEmulator
+from local.stack import EVENTS_DIR, STANDIN_API_KEY, LocalStack, local_stack
 
 SIGNED_IN = json.loads((EVENTS_DIR / "signed_in.json").read_text())
 EXPIRES = "2026-05-23T12:00:00Z"

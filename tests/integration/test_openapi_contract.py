@@ -18,9 +18,9 @@ import yaml
 from openapi_schema_validator import OAS30Validator, validate
 from openapi_spec_validator import validate as validate_spec
 
-from tests.harness.gradium_standin import Reply
-from tests.harness.lambda_emulator import LambdaEmulator
-from tests.harness.local_stack import EVENTS_DIR, STANDIN_API_KEY, LocalStack, local_stack
+from local.gradium_standin import Reply
+from local.lambda_emulator import LambdaEmulator
+from local.stack import EVENTS_DIR, STANDIN_API_KEY, LocalStack, local_stack
 
 SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml").read_text())
 OPERATION = SPEC["paths"]["/gradium-token"]["post"]
@@ -92,6 +92,10 @@ def expect(status: int, answer: dict[str, Any]) -> None:
 
 def test_200(answer) -> None:
     expect(200, answer())
+
+
+def test_400(answer) -> None:
+    expect(400, answer(["not", "a", "proxy", "event"]))
 
 
 def test_401(answer) -> None:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from websockets.sync.server import ServerConnection, serve
 
-from tests.harness.loopback_server import LoopbackHTTPServer
+from local.loopback_server import LoopbackHTTPServer
 
 TOKEN_PATH = "/v1/gradium-token"
 

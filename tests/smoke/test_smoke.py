@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.harness.local_stack import moto_server
+from local.stack import moto_server
 from tests.smoke import smoke
 from tests.smoke.standins import TokenApiStandIn, TtsStandIn
 

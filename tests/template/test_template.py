@@ -133,9 +133,15 @@ def test_api_gateway_errors_are_json_with_cors_when_enabled(translated: dict[str
     assert {"UNAUTHORIZED", "ACCESS_DENIED", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
     for response in responses.values():
         assert response["responseTemplates"]["application/json"] == '{"error": $context.error.messageString}'
-        assert response["responseParameters"]["gatewayresponse.header.Access-Control-Allow-Origin"] == {
+        headers = response["responseParameters"]
+        assert headers["gatewayresponse.header.Access-Control-Allow-Origin"] == {
             "Fn::If": ["HasAllowedOrigin", {"Fn::Sub": "'${AllowedOrigin}'"}, {"Ref": "AWS::NoValue"}]
         }
+        # A browser may read a throttled answer's Retry-After; no answer is ever cached.
+        assert headers["gatewayresponse.header.Access-Control-Expose-Headers"] == {
+            "Fn::If": ["HasAllowedOrigin", "'Retry-After'", {"Ref": "AWS::NoValue"}]
+        }
+        assert headers["gatewayresponse.header.Cache-Control"] == "'no-store'"
 
 
 def test_the_preflight_sends_cors_headers_only_with_an_origin(translated: dict[str, Any]) -> None:

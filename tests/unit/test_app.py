@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from tests.harness.gradium_standin import GradiumStandIn, Reply
-from tests.harness.local_stack import STANDIN_API_KEY, LocalStack
+from local.gradium_standin import GradiumStandIn, Reply
+from local.stack import STANDIN_API_KEY, LocalStack
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 FUNCTION_DIR = Path(__file__).resolve().parents[2] / "functions" / "token"
@@ -319,6 +319,7 @@ def test_cors_headers_on_every_answer_when_an_origin_is_set(
     app = load_app(ALLOWED_ORIGIN="https://app.example.com")
     for outcome in (run(app, SIGNED_IN), run(app, event_file("no_claims.json"))):
         assert outcome.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+        assert outcome.headers["Access-Control-Expose-Headers"] == "Retry-After"
         assert outcome.headers["Vary"] == "Origin"
 
 

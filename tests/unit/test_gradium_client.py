@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from tests.harness.gradium_standin import GradiumStandIn, Reply
-from tests.harness.lambda_emulator import free_port
-from tests.harness.local_stack import STANDIN_API_KEY
+from local.gradium_standin import GradiumStandIn, Reply
+from local.lambda_emulator import free_port
+from local.stack import STANDIN_API_KEY
 
 from errors import UpstreamError, UpstreamRateLimited, UpstreamRejectedKey, UpstreamTimeout
 from gradium_client import (

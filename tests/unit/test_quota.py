@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.harness.local_stack import create_quota_table, moto_server
+from local.stack import create_quota_table, moto_server
 
 from errors import QuotaExceeded, QuotaUnavailable
 from quota import DYNAMODB_CONFIG, WINDOW_SECONDS, TokenQuota

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from tests.harness.gradium_standin import GradiumStandIn, Reply
-from tests.harness.local_stack import STANDIN_API_KEY
+from local.gradium_standin import GradiumStandIn, Reply
+from local.stack import STANDIN_API_KEY
 from tests.unit.conftest import NAME, CountingSecrets
 
 from errors import ApiKeyUnavailable, UpstreamRejectedKey, UpstreamTimeout

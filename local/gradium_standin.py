@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 
-from tests.harness.loopback_server import LoopbackHTTPServer
+from local.loopback_server import LoopbackHTTPServer
 
 TOKEN_PATH = "/api/api-keys/token"
 TOKEN_LIFETIME = timedelta(seconds=300)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 BUILD_DIR = REPO / ".aws-sam" / "build"
 RUNTIME_PYTHON = Path(os.environ.get("LAMBDA_RUNTIME_PYTHON", REPO / ".venv-lambda" / "bin" / "python"))
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
@@ -83,6 +83,7 @@ class LambdaEmulator:
         self.port = free_port()
         self._log_path = Path(tempfile.mkstemp(prefix="rie-", suffix=".log")[1])
         self._process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
 
     def start(self) -> LambdaEmulator:
         env = {
@@ -99,6 +100,10 @@ class LambdaEmulator:
                     str(rie_binary()),
                     "--runtime-interface-emulator-address",
                     f"127.0.0.1:{self.port}",
+                    # Its internal Runtime API defaults to 127.0.0.1:9001; a port of its own lets
+                    # several environments (a test's, `make serve`'s) run side by side.
+                    "--runtime-api-address",
+                    f"127.0.0.1:{free_port()}",
                     str(RUNTIME_PYTHON),
                     "-m",
                     "awslambdaric",
@@ -127,6 +132,14 @@ class LambdaEmulator:
     def logs(self) -> str:
         """Everything the emulator and the function printed so far."""
         return self._log_path.read_text()
+
+    def new_logs(self) -> str:
+        """What the emulator and the function printed since the last call."""
+        with self._log_path.open() as log:
+            log.seek(self._log_offset)
+            text = log.read()
+            self._log_offset = log.tell()
+        return text
 
     def init_duration_ms(self) -> float | None:
         """The emulator's INIT REPORT duration of the function's init phase, once it ran."""

@@ -12,11 +12,11 @@ import json
 import os
 import statistics
 import sys
-from collections import Counter
+from collections import defaultdict
 from pathlib import Path
 
-from tests.harness.lambda_emulator import LambdaEmulator
-from tests.harness.local_stack import EVENTS_DIR, STANDIN_API_KEY, local_stack
+from local.lambda_emulator import LambdaEmulator
+from local.stack import EVENTS_DIR, STANDIN_API_KEY, local_stack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,18 +37,27 @@ def main(argv: list[str] | None = None) -> int:
         with LambdaEmulator(env) as emulator:
             cold = emulator.invoke(event)
             print(json.dumps(cold.response, indent=2))
+            if not 200 <= cold.response.get("statusCode", 500) < 300:
+                print("\nThe function's log lines:\n" + _function_lines(emulator.logs()))
             warm_calls = [emulator.invoke(event) for _ in range(args.warm)]
             init_ms = emulator.init_duration_ms()
     print(f"\ncold start: {cold.elapsed_ms:.0f} ms (init {init_ms or 0:.0f} ms)")
-    if warm_calls:
-        warm = [call.elapsed_ms for call in warm_calls]
-        statuses = Counter(call.response.get("statusCode") for call in warm_calls)
-        answered = ", ".join(f"{count} x {status}" for status, count in sorted(statuses.items()))
-        p50, slowest = statistics.median(warm), max(warm)
-        print(f"warm: p50 {p50:.1f} ms, max {slowest:.1f} ms over {len(warm)} calls ({answered})")
-        if 429 in statuses:
-            print("(429: the per-user quota, TOKENS_PER_USER_PER_MINUTE in events/env.json, at work)")
+    by_status: dict[object, list[float]] = defaultdict(list)
+    for call in warm_calls:
+        by_status[call.response.get("statusCode", "Lambda error")].append(call.elapsed_ms)
+    for status, times in sorted(by_status.items(), key=lambda item: str(item[0])):
+        print(
+            f"warm {status}: p50 {statistics.median(times):.1f} ms, max {max(times):.1f} ms"
+            f" over {len(times)} calls"
+        )
+    if 429 in by_status:
+        print("(429: the per-user quota, TOKENS_PER_USER_PER_MINUTE in events/env.json, at work)")
     return 0 if 200 <= cold.response.get("statusCode", 500) < 500 else 1
+
+
+def _function_lines(logs: str) -> str:
+    """The function's own lines (JSON logs, runtime errors), without the emulator's."""
+    return "\n".join(line for line in logs.splitlines() if "(rapid)" not in line and line.strip())
 
 
 if __name__ == "__main__":

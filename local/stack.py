@@ -18,9 +18,9 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from samcli.yamlhelper import yaml_parse
 from werkzeug.serving import make_server
 
-from tests.harness.gradium_standin import GradiumStandIn
+from local.gradium_standin import GradiumStandIn
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 EVENTS_DIR = REPO / "events"
 STANDIN_API_KEY = "gd_local_standin_key_0123456789"
 REGION = "us-east-1"
@@ -105,18 +105,12 @@ class LocalStack:
 
 
 @contextmanager
-def local_stack(with_standin: bool = True) -> Iterator[LocalStack]:
+def local_stack(with_standin: bool = True, moto_port: int = 0) -> Iterator[LocalStack]:
     """Start a moto server and (unless told otherwise) a Gradium stand-in on free loopback ports."""
-    with moto_server() as (moto_url, aws_calls):
+    with moto_server(port=moto_port) as (moto_url, aws_calls):
 
         def client(service: str) -> Any:
-            return boto3.client(
-                service,
-                region_name=REGION,
-                endpoint_url=moto_url,
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-            )
+            return moto_client(moto_url, service)
 
         standin = GradiumStandIn({STANDIN_API_KEY}).start() if with_standin else None
         try:
@@ -126,8 +120,19 @@ def local_stack(with_standin: bool = True) -> Iterator[LocalStack]:
                 standin.stop()
 
 
+def moto_client(moto_url: str, service: str) -> Any:
+    """A boto3 client of the moto server at `moto_url`, with moto's dummy credentials."""
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=moto_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 @contextmanager
-def moto_server(threaded: bool = True) -> Iterator[tuple[str, Counter[str]]]:
+def moto_server(threaded: bool = True, port: int = 0) -> Iterator[tuple[str, Counter[str]]]:
     """A moto server on a free loopback port; yields its URL and a count of the API calls it answered.
 
     `threaded=False` serves one request at a time. DynamoDB applies each conditional write atomically,
@@ -144,7 +149,7 @@ def moto_server(threaded: bool = True) -> Iterator[tuple[str, Counter[str]]]:
         calls[target.replace("DynamoDB_20120810", "dynamodb")] += 1
         return moto_app(environ, start_response)
 
-    server = make_server("127.0.0.1", 0, counting_app, threaded=threaded)
+    server = make_server("127.0.0.1", port, counting_app, threaded=threaded)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

@@ -1,0 +1,300 @@
+"""`make serve` over real HTTP: the template's API, a real Cognito authorizer, the built function warm.
+
+ID tokens are real ones signed by moto's Cognito; forged ones are signed here with other keys. Every
+refusal must be API Gateway's JSON 401 through the template's gateway responses, and the function
+must not even run.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import gzip
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import moto
+import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from local.serve import INFO_FILE, LOCAL_PASSWORD, LocalApi, PortInUse, local_api
+from local.stack import moto_client
+
+REPO = Path(__file__).resolve().parents[2]
+ORIGIN = "http://localhost:8080"
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[LocalApi]:
+    with local_api({"AllowedOrigin": ORIGIN}) as running:
+        yield running
+
+
+def call(
+    url: str, method: str = "POST", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as refused:
+        return refused.code, dict(refused.headers), refused.read()
+
+
+def add_user(api: LocalApi, username: str, groups: tuple[str, ...] = ()) -> str:
+    """A second user of the local pool, in `groups`; returns a fresh ID token of it."""
+    idp = moto_client(api.stack.moto_url, "cognito-idp")
+    pool = api.info["user_pool_id"]
+    idp.admin_create_user(UserPoolId=pool, Username=username, MessageAction="SUPPRESS")
+    idp.admin_set_user_password(UserPoolId=pool, Username=username, Password=LOCAL_PASSWORD, Permanent=True)
+    for group in groups:
+        with contextlib.suppress(idp.exceptions.GroupExistsException):
+            idp.create_group(UserPoolId=pool, GroupName=group)
+        idp.admin_add_user_to_group(UserPoolId=pool, Username=username, GroupName=group)
+    return api.id_token(username)
+
+
+def moto_signing_key() -> RSAKey:
+    """The key moto signs every pool's tokens with (bundled in moto), to forge an expired token."""
+    path = Path(moto.__file__).parent / "cognitoidp" / "resources" / "jwks-private.json.gz"
+    return RSAKey.import_key(json.loads(gzip.decompress(path.read_bytes())))
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def expired(api: LocalApi) -> str:
+    claims = claims_of(api.id_token()) | {"exp": int(time.time()) - 60, "iat": int(time.time()) - 3660}
+    return jwt.encode({"alg": "RS256", "kid": "dummy"}, claims, moto_signing_key())
+
+
+def other_key(api: LocalApi, kid: str) -> str:
+    key = RSAKey.generate_key(2048, parameters={"kid": kid})
+    return jwt.encode({"alg": "RS256", "kid": kid}, claims_of(api.id_token()), key)
+
+
+def unsigned(api: LocalApi) -> str:
+    header = base64.urlsafe_b64encode(b'{"alg":"none","kid":"dummy"}').rstrip(b"=").decode()
+    body = base64.urlsafe_b64encode(json.dumps(claims_of(api.id_token())).encode()).rstrip(b"=").decode()
+    return f"{header}.{body}."
+
+
+def other_pool(api: LocalApi) -> str:
+    idp = moto_client(api.stack.moto_url, "cognito-idp")
+    pool = idp.create_user_pool(PoolName="another-app")["UserPool"]["Id"]
+    client = idp.create_user_pool_client(UserPoolId=pool, ClientName="x")["UserPoolClient"]["ClientId"]
+    idp.admin_create_user(UserPoolId=pool, Username="eve@example.com", MessageAction="SUPPRESS")
+    idp.admin_set_user_password(
+        UserPoolId=pool, Username="eve@example.com", Password=LOCAL_PASSWORD, Permanent=True
+    )
+    answer = idp.initiate_auth(
+        ClientId=client,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "eve@example.com", "PASSWORD": LOCAL_PASSWORD},
+    )
+    return answer["AuthenticationResult"]["IdToken"]
+
+
+REFUSED: dict[str, Callable[[LocalApi], str | None]] = {
+    "no-header": lambda api: None,
+    "garbage": lambda api: "not-a-jwt",
+    "bearer-prefix": lambda api: "Bearer " + api.id_token(),
+    "forged-with-moto-kid": lambda api: other_key(api, "dummy"),
+    "unknown-kid": lambda api: other_key(api, "rotated-2026"),
+    "another-pool": other_pool,
+    "expired": expired,
+    "alg-none": unsigned,
+    "access-token": lambda api: api.sign_in()["AccessToken"],
+}
+
+
+def test_a_signed_in_user_gets_a_token(api: LocalApi) -> None:
+    status, headers, body = call(api.token_url, headers={"Authorization": api.id_token()})
+    assert status == 200, body
+    assert set(json.loads(body)) == {"token", "expires_at"}
+    assert headers["Cache-Control"] == "no-store"
+    assert headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert headers["Access-Control-Expose-Headers"] == "Retry-After"
+
+
+@pytest.mark.parametrize("kind", REFUSED)
+def test_every_refused_token_is_the_gateways_json_401(api: LocalApi, kind: str) -> None:
+    token = REFUSED[kind](api)
+    invocations = api.emulator.logs().count("START RequestId")
+    status, headers, body = call(api.token_url, headers={"Authorization": token} if token else {})
+    assert (status, json.loads(body)) == (401, {"error": "Unauthorized"})
+    assert headers["Content-Type"] == "application/json"
+    assert headers["Cache-Control"] == "no-store"
+    assert headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert api.emulator.logs().count("START RequestId") == invocations, "the function ran"
+
+
+def test_the_preflight_is_answered_from_the_template_without_auth(api: LocalApi) -> None:
+    status, headers, _ = call(
+        api.token_url,
+        "OPTIONS",
+        {
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert status == 200
+    assert headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert headers["Access-Control-Allow-Methods"] == "POST,OPTIONS"
+    assert headers["Access-Control-Allow-Headers"] == "Authorization,Content-Type"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/gradium-token"),
+        ("POST", "/v1/other"),
+        ("POST", "/gradium-token"),
+        ("POST", "/v2/gradium-token"),
+    ],
+)
+def test_unknown_routes_and_methods_are_the_gateways_403(api: LocalApi, method: str, path: str) -> None:
+    status, headers, body = call(api.base_url + path, method, {"Authorization": api.id_token()})
+    assert (status, json.loads(body)) == (403, {"error": "Missing Authentication Token"})
+    assert headers["Cache-Control"] == "no-store"
+    assert headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_the_quota_429_has_a_retry_after_a_browser_may_read(api: LocalApi) -> None:
+    token = add_user(api, "quota@example.com")
+    answers = [call(api.token_url, headers={"Authorization": token}) for _ in range(11)]
+    assert [status for status, _, _ in answers] == [200] * 10 + [429]
+    headers = answers[-1][1]
+    assert 1 <= int(headers["Retry-After"]) <= 60
+    assert headers["Access-Control-Expose-Headers"] == "Retry-After"
+    assert "Retry-After" in headers["Access-Control-Expose-Headers"].split(",")
+
+
+def test_the_http_overhead_over_a_direct_invocation_is_small() -> None:
+    """p50 of a token over HTTP against the same event straight to the emulator (quota off)."""
+    with local_api({"TokensPerUserPerMinute": "0"}) as api:
+        token = api.id_token()
+        event = {"httpMethod": "POST", "requestContext": {"authorizer": {"claims": {"sub": "direct"}}}}
+        http, direct = [], []
+        for _ in range(30):
+            started = time.perf_counter()
+            assert call(api.token_url, headers={"Authorization": token})[0] == 200
+            http.append((time.perf_counter() - started) * 1000)
+            direct.append(api.emulator.invoke(event).elapsed_ms)
+    gap = statistics.median(http) - statistics.median(direct)
+    http_p50, direct_p50 = statistics.median(http), statistics.median(direct)
+    print(f"\nHTTP p50 {http_p50:.1f} ms, direct {direct_p50:.1f} ms, gap {gap:.1f} ms")
+    assert gap < 15  # token verification and one loopback hop; generous for a loaded CI machine
+
+
+def test_a_required_group_lets_a_member_of_two_groups_in() -> None:
+    with local_api({"RequiredGroup": "voice"}) as api:
+        assert call(api.token_url, headers={"Authorization": api.id_token()})[0] == 200  # set up for it
+        member = add_user(api, "two@example.com", ("beta", "voice"))
+        assert sorted(claims_of(member)["cognito:groups"]) == ["beta", "voice"]
+        assert call(api.token_url, headers={"Authorization": member})[0] == 200
+        outsider = add_user(api, "none@example.com", ("beta",))
+        status, _, body = call(api.token_url, headers={"Authorization": outsider})
+        assert (status, json.loads(body)) == (403, {"error": "Forbidden"})
+
+
+def test_a_stage_override_moves_the_route() -> None:
+    with local_api({"StageName": "dev"}) as api:
+        assert api.token_url.endswith("/dev/gradium-token")
+        assert call(api.token_url, headers={"Authorization": api.id_token()})[0] == 200
+        assert call(api.base_url + "/v1/gradium-token", headers={"Authorization": api.id_token()})[0] == 403
+
+
+def test_a_busy_port_is_refused(api: LocalApi) -> None:
+    port = int(api.base_url.rsplit(":", 1)[1])
+    with pytest.raises(PortInUse), local_api(port=port):
+        pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_make_serve_writes_its_sign_in_details_and_stops_everything_on_ctrl_c() -> None:
+    port = free_port()
+    INFO_FILE.unlink(missing_ok=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "local.serve", "--port", str(port)],
+        cwd=REPO,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not INFO_FILE.exists() and time.monotonic() < deadline and server.poll() is None:
+            time.sleep(0.1)
+        info = json.loads(INFO_FILE.read_text())
+        keys = {
+            "token_url",
+            "region",
+            "cognito_endpoint",
+            "user_pool_id",
+            "app_client_id",
+            "username",
+            "password",
+        }
+        assert keys <= set(info)
+        assert info["token_url"] == f"http://127.0.0.1:{port}/v1/gradium-token"
+        idp = moto_client(info["cognito_endpoint"], "cognito-idp")
+        signed_in = idp.initiate_auth(
+            ClientId=info["app_client_id"],
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": info["username"], "PASSWORD": info["password"]},
+        )
+        token = signed_in["AuthenticationResult"]["IdToken"]
+        assert call(info["token_url"], headers={"Authorization": token})[0] == 200
+        second = subprocess.run(
+            [sys.executable, "-m", "local.serve", "--port", str(port)],
+            cwd=REPO,
+            env=os.environ | {"PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2
+        assert f"port {port}" in second.stderr and "in use" in second.stderr
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, output
+    assert 'curl -sS -X POST -H "Authorization: ' in output and "Stopped." in output
+    assert "START RequestId" in output  # the function's logs reach the console
+    # Every process it started (the emulator, the runtime) shared its session, and none is left.
+    leftovers = [
+        status
+        for status in Path("/proc").glob("[0-9]*/stat")
+        if status.exists() and _session_of(status) == server.pid
+    ]
+    assert leftovers == [], "a process it started is still running"
+
+
+def _session_of(stat: Path) -> int | None:
+    try:
+        return int(stat.read_text().rsplit(")", 1)[1].split()[3])
+    except (OSError, IndexError, ValueError):
+        return None
