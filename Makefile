@@ -88,11 +88,11 @@ test: lint build venv ## Lint, build, then unit, integration (built function und
 bench: build ## Cold start, warm latency, memory and cost of the built function against a floor handler
 	PYTHONPATH=functions/token $(BIN)/python -m tests.bench.bench
 
-smoke: venv ## With STACK=name: smoke-test that deployed stack (SMOKE_FLAGS="--create-user --delete-user"); else its local tests
+smoke: $(VENV)/.installed ## With STACK=name: smoke-test that deployed stack (SMOKE_FLAGS="--create-user --delete-user"); else its tests against `make serve`'s local API
 	@if [ -n "$(STACK)" ]; then \
 		$(BIN)/python -m tests.smoke.smoke --stack "$(STACK)" $(SMOKE_FLAGS); \
 	else \
-		$(BIN)/pytest tests/smoke; \
+		$(MAKE) --no-print-directory build && $(BIN)/pytest tests/smoke; \
 	fi
 
 deploy: build ## sam deploy with samconfig.toml's default environment

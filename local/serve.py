@@ -98,12 +98,13 @@ def local_api(
     port: int = 0,
     user_pool_id: str | None = None,
     gradium_api_key: str | None = None,
-    echo_logs: bool = False,
+    verbose: bool = False,
 ) -> Iterator[LocalApi]:
     """Serve the built template's API until the block ends.
 
     `port=0` takes a free port (and a free one for moto). With `user_pool_id`, tokens of that real pool
     are verified and nothing is created in moto's Cognito; with `gradium_api_key`, real Gradium is used.
+    `verbose` prints a line per request and the function's logs.
     """
     region = os.environ.get("AWS_REGION") or (user_pool_id.split("_")[0] if user_pool_id else REGION)
     template = BuiltTemplate.load(BUILD_DIR / "template.yaml", overrides or {}, region)
@@ -135,7 +136,7 @@ def local_api(
                     "allowed_origin": template.parameters.get("AllowedOrigin") or None,
                     **pool,
                 }
-                server.RequestHandlerClass = _handler(template.api, authorizer, emulator, echo_logs)
+                server.RequestHandlerClass = _handler(template.api, authorizer, emulator, verbose)
                 thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
                 thread.daemon = True
                 thread.start()
@@ -205,7 +206,7 @@ def _create_local_pool(stack: LocalStack, required_group: str) -> dict[str, Any]
 
 
 def _handler(
-    api: RestApi, authorizer: CognitoAuthorizer, emulator: LambdaEmulator, echo_logs: bool
+    api: RestApi, authorizer: CognitoAuthorizer, emulator: LambdaEmulator, verbose: bool
 ) -> type[BaseHTTPRequestHandler]:
     # One execution environment serves one request at a time, as in Lambda.
     invoke_lock = threading.Lock()
@@ -224,11 +225,12 @@ def _handler(
             else:
                 body = self.rfile.read(length) if length else b""
                 answer, note = self._answer(request_id, body)
-                if note:
+                if note and verbose:
                     print(f"  {note}", flush=True)
             self._send(answer, request_id)
-            elapsed = (time.perf_counter() - started) * 1000
-            print(f"{self.command} {self.path} -> {answer.status} ({elapsed:.0f} ms)", flush=True)
+            if verbose:
+                elapsed = (time.perf_counter() - started) * 1000
+                print(f"{self.command} {self.path} -> {answer.status} ({elapsed:.0f} ms)", flush=True)
 
         # Every method reaches the router, which answers API Gateway's 403 for those the API lacks.
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
@@ -254,7 +256,7 @@ def _handler(
             with invoke_lock:
                 payload = emulator.invoke(event).response
                 logs = emulator.new_logs()
-            if echo_logs and logs.strip():
+            if verbose and logs.strip():
                 print(logs.rstrip(), flush=True)
             answer = _proxy_answer(payload)
             if answer is None:
@@ -410,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             user_pool_id=os.environ.get("USER_POOL_ID") or None,
             gradium_api_key=os.environ.get("GRADIUM_API_KEY", "").strip() or None,
-            echo_logs=True,
+            verbose=True,
         ) as local:
             INFO_FILE.write_text(json.dumps(local.info, indent=2) + "\n")
             print(local.emulator.new_logs().rstrip())

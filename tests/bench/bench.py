@@ -16,6 +16,7 @@ import shutil
 import statistics
 import sys
 import time
+import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,27 @@ def moto_update_item_p50_ms(stack: LocalStack, calls: int = 200) -> float:
     return statistics.median(timings)
 
 
+def http_overhead(calls: int = 30) -> dict[str, float]:
+    """p50 of a token over HTTP through `make serve`'s local API against the same function invoked
+    straight through the emulator, interleaved, with the quota off: what the gateway layer adds."""
+    from local.serve import local_api  # samtranslator and joserfc: loaded only for this figure
+
+    with local_api({"TokensPerUserPerMinute": "0"}) as api:
+        token = api.id_token()
+        event = {"httpMethod": "POST", "requestContext": {"authorizer": {"claims": {"sub": "direct"}}}}
+        http, direct = [], []
+        for _ in range(calls + 1):  # the first pair warms both paths up and is not counted
+            request = urllib.request.Request(api.token_url, method="POST", headers={"Authorization": token})
+            started = time.perf_counter()
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                assert answer.status == 200
+                answer.read()
+            http.append((time.perf_counter() - started) * 1000)
+            direct.append(api.emulator.invoke(event).elapsed_ms)
+    http_p50, direct_p50 = statistics.median(http[1:]), statistics.median(direct[1:])
+    return {"http_p50_ms": http_p50, "direct_p50_ms": direct_p50, "added_p50_ms": http_p50 - direct_p50}
+
+
 def lambda_log_bytes(logs: str) -> int:
     """Bytes CloudWatch Logs would ingest: the function's lines and Lambda's START/END/REPORT lines.
 
@@ -188,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             for variant in variants[shift:] + variants[:shift]:
                 run_round(variant, stack, event, args.warm)
         moto_update_ms = moto_update_item_p50_ms(stack)
+    http = http_overhead()
 
     summary = {v.name: v.summary() for v in variants}
     floor, function, quota_off = summary["floor"], summary["function"], summary["function_quota_off"]
@@ -206,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "quota_check_added_warm_p50_ms": function["warm_p50_ms"] - quota_off["warm_p50_ms"],
         "moto_update_item_p50_ms": moto_update_ms,
+        "http_through_make_serve": http,
         "sizes": {
             "code_bytes": code_bytes,
             "code_zip": code_zip,
@@ -269,6 +293,11 @@ def print_table(results: dict[str, Any]) -> None:
     print(
         f"quota check adds {added:.2f} ms to warm p50; "
         f"the same UpdateItem on moto from a plain process takes {moto:.2f} ms"
+    )
+    http = results["http_through_make_serve"]
+    print(
+        f"a token over HTTP through make serve: p50 {http['http_p50_ms']:.2f} ms against "
+        f"{http['direct_p50_ms']:.2f} ms straight to the emulator (+{http['added_p50_ms']:.2f} ms)"
     )
     sizes = results["sizes"]
     print(f"code {sizes['code_bytes'] / 1024:.0f} KiB ({sizes['code_zip'] / 1024:.0f} KiB zipped), ", end="")

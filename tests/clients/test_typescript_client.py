@@ -1,13 +1,13 @@
 """The TypeScript client in docs/clients.md, compiled with tsc and run by Node's test runner.
 
 The code block in the guide is the code under test: the guide cannot drift from what works. The broker
-and Gradium's TTS socket are the local stand-ins of tests/smoke/standins.py.
+is the local API (`make serve`: the template's endpoint, its Cognito authorizer and the built function)
+with a real ID token from moto's Cognito; Gradium's TTS socket is the stand-in of tests/smoke/standins.py,
+speaking for the tokens the local Gradium stand-in mints.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import re
 import shutil
@@ -17,22 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.smoke.standins import TokenApiStandIn, TtsStandIn
+from local.gradium_standin import GradiumStandIn, Reply
+from local.serve import LocalApi, local_api
+from tests.smoke.standins import TtsStandIn
 
 HERE = Path(__file__).resolve().parent
 GUIDE = HERE.parents[1] / "docs" / "clients.md"
 TSC = HERE / "node_modules" / ".bin" / "tsc"
 NODE = shutil.which("node") or "node"  # Node 20+: its WebSocket global needs --experimental-websocket
-CLIENT_ID = "4q2h7k9m1n3p5r7t9v1x3z5b7d"
-
-
-def id_token() -> str:
-    """An ID token shaped as Cognito's; the stand-in reads its claims and does not check the signature."""
-
-    def part(data: dict[str, str]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-    return f"{part({'alg': 'RS256'})}.{part({'token_use': 'id', 'aud': CLIENT_ID, 'sub': 'u-1'})}.c2ln"
 
 
 @pytest.fixture(scope="module")
@@ -60,23 +52,30 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build / "gradium-tts.js"
 
 
+@pytest.fixture(scope="module")
+def api() -> Iterator[LocalApi]:
+    with local_api() as running:
+        yield running
+
+
 @pytest.fixture
-def standins() -> Iterator[tuple[TokenApiStandIn, TtsStandIn]]:
-    tts = TtsStandIn().start()
-    api = TokenApiStandIn(tts, CLIENT_ID).start()
+def standins(api: LocalApi) -> Iterator[tuple[LocalApi, GradiumStandIn, TtsStandIn]]:
+    gradium = api.stack.standin
+    assert gradium is not None
+    gradium.issued_tokens.clear()
+    tts = TtsStandIn(gradium.issued_tokens).start()  # a token Gradium did not mint opens no session
     try:
-        yield api, tts
+        yield api, gradium, tts
     finally:
-        api.stop()
         tts.stop()
 
 
-def run_node(compiled: Path, api: TokenApiStandIn, tts: TtsStandIn, scenario: str) -> None:
+def run_node(compiled: Path, api: LocalApi, tts: TtsStandIn, scenario: str) -> None:
     env = os.environ | {
         "CLIENT_MODULE": compiled.as_uri(),
         "TOKEN_URL": api.token_url,
         "TTS_URL": tts.url,
-        "ID_TOKEN": id_token(),
+        "ID_TOKEN": api.id_token(),
     }
     result = subprocess.run(
         [
@@ -97,28 +96,29 @@ def run_node(compiled: Path, api: TokenApiStandIn, tts: TtsStandIn, scenario: st
 
 
 def test_speak(compiled: Path, standins) -> None:
-    api, tts = standins
+    api, gradium, tts = standins
     run_node(compiled, api, tts, "speak")
-    assert len(api.issued) == 1
-    assert tts.used_tokens == set(api.issued)
+    assert len(gradium.issued_tokens) == 1
+    assert tts.used_tokens == set(gradium.issued_tokens)
 
 
 def test_a_refused_token_is_replaced_by_a_fresh_one(compiled: Path, standins) -> None:
-    api, tts = standins
-    api.spoiled = 1  # the first token is refused by the socket, as a used or expired one
+    api, gradium, tts = standins
+    # The first token is one the socket refuses, as a used or expired one.
+    gradium.queue(Reply(200, {"token": "gtk_already_used", "expires_at": "2026-11-25T12:00:00Z"}))
     run_node(compiled, api, tts, "reconnect")
-    assert len(api.issued) == 2
-    assert tts.used_tokens == {api.issued[1]}
+    assert len(gradium.issued_tokens) == 1
+    assert tts.used_tokens == set(gradium.issued_tokens)
 
 
 def test_a_throttled_client_waits_for_retry_after(compiled: Path, standins) -> None:
-    api, tts = standins
-    api.queued_statuses.append(429)
+    api, gradium, tts = standins
+    gradium.queue(Reply(429, b"slow down", {"Retry-After": "1"}))  # passed on by the broker
     run_node(compiled, api, tts, "throttled")
-    assert len(api.issued) == 1
+    assert len(gradium.issued_tokens) == 1
 
 
 def test_no_token_for_a_signed_out_user(compiled: Path, standins) -> None:
-    api, tts = standins
+    api, gradium, tts = standins
     run_node(compiled, api, tts, "signed out")
-    assert api.issued == []
+    assert gradium.issued_tokens == []

@@ -1,5 +1,7 @@
-"""The smoke CLI against local stand-ins: Cognito and CloudFormation from moto, the endpoint and
-Gradium's TTS socket from tests/smoke/standins.py. Nothing leaves the machine."""
+"""The smoke CLI against the local API (`make serve`): the template's endpoint with its Cognito
+authorizer, the built function, moto's Cognito and CloudFormation, and Gradium's TTS socket from
+tests/smoke/standins.py speaking for the tokens the local Gradium stand-in mints. Nothing leaves the
+machine."""
 
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ from typing import Any
 import boto3
 import pytest
 
-from local.stack import moto_server
+from local.gradium_standin import GradiumStandIn, Reply
+from local.serve import LocalApi, local_api
 from tests.smoke import smoke
-from tests.smoke.standins import TokenApiStandIn, TtsStandIn
+from tests.smoke.standins import TtsStandIn
 
 PASSWORD = "Existing-User-Passw0rd"
 
@@ -23,10 +26,17 @@ PASSWORD = "Existing-User-Passw0rd"
 class World:
     cognito: Any
     cloudformation: Any
-    pool_id: str
-    client_id: str
-    api: TokenApiStandIn
+    api: LocalApi
+    gradium: GradiumStandIn
     tts: TtsStandIn
+
+    @property
+    def pool_id(self) -> str:
+        return self.api.info["user_pool_id"]
+
+    @property
+    def client_id(self) -> str:
+        return self.api.info["app_client_id"]
 
     def run(self, *flags: str) -> tuple[int, str]:
         lines: list[str] = []
@@ -49,28 +59,19 @@ class World:
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    with moto_server() as (url, _):
-        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-        cognito = boto3.client("cognito-idp", region_name="us-east-1")
-        pool_id = cognito.create_user_pool(PoolName="smoke", UsernameAttributes=["email"])["UserPool"]["Id"]
-        client_id = cognito.create_user_pool_client(
-            UserPoolId=pool_id,
-            ClientName="mobile-app",
-            GenerateSecret=False,
-            ExplicitAuthFlows=[
-                "ALLOW_USER_SRP_AUTH",
-                "ALLOW_REFRESH_TOKEN_AUTH",
-                "ALLOW_ADMIN_USER_PASSWORD_AUTH",
-            ],
-        )["UserPoolClient"]["ClientId"]
-        tts = TtsStandIn().start()
-        api = TokenApiStandIn(tts, client_id).start()
+    with local_api() as api:
+        assert api.stack.standin is not None
+        monkeypatch.setenv("AWS_ENDPOINT_URL", api.stack.moto_url)
+        tts = TtsStandIn(api.stack.standin.issued_tokens).start()  # what the broker got from "Gradium"
         try:
             yield World(
-                cognito, boto3.client("cloudformation", region_name="us-east-1"), pool_id, client_id, api, tts
+                boto3.client("cognito-idp", region_name="us-east-1"),
+                boto3.client("cloudformation", region_name="us-east-1"),
+                api,
+                api.stack.standin,
+                tts,
             )
         finally:
-            api.stop()
             tts.stop()
 
 
@@ -94,7 +95,7 @@ def test_a_working_stack_passes_every_step_and_prints_no_secret(world: World, mo
     assert "bytes of audio" in output
     # The stand-in sends a 1008 error, then closes: the client sees one or the other first.
     assert re.search(r"the same token is refused again: (refused with error 1008|closed \(1008\))", output)
-    [token] = world.api.issued
+    [token] = world.gradium.issued_tokens
     assert token in world.tts.used_tokens
     for secret in (token, PASSWORD, "eyJ"):  # every JWT starts with eyJ
         assert secret not in output
@@ -104,7 +105,10 @@ def test_create_and_delete_the_test_user(world: World) -> None:
     code, output = world.run("--create-user", "--delete-user", "--no-websocket")
     assert code == 0, output
     assert "Sm0ke-" not in output  # the generated password
-    assert world.cognito.list_users(UserPoolId=world.pool_id)["Users"] == []
+    users = world.cognito.list_users(UserPoolId=world.pool_id)["Users"]
+    emails = [attribute["Value"] for user in users for attribute in user["Attributes"]]
+    assert smoke.DEFAULT_USERNAME not in emails + [user["Username"] for user in users]
+    assert len(users) == 1  # the local API's own test user stays
 
 
 def test_outputs_come_from_the_stack(world: World, monkeypatch) -> None:
@@ -126,7 +130,7 @@ def test_outputs_come_from_the_stack(world: World, monkeypatch) -> None:
 
 def test_a_failing_endpoint_fails_the_run_and_skips_the_rest(world: World, monkeypatch) -> None:
     existing_user(world, monkeypatch)
-    world.api.status = 502
+    world.gradium.queue(*[Reply(503, b"down")] * 3)  # every attempt of the broker's one request
     code, output = world.run()
     assert code == 1
     assert "FAIL get a token: the token endpoint answered 502" in output
