@@ -82,38 +82,54 @@ class _HTTPSPool(urllib3.HTTPSConnectionPool):
     ConnectionCls = _TrackedHTTPSConnection
 
 
-class _Deadline:
-    """Shuts the client's sockets down when an attempt's time is up.
+class _Watchdog:
+    """Shuts the client's sockets down when an armed deadline passes.
 
     A socket timeout bounds each read, not the answer: an upstream sending one byte a second would
-    never trip it. Shutting the socket down ends whatever read is blocked, headers or body.
+    never trip it. Shutting the socket down ends whatever read is blocked, headers or body. One thread,
+    started once and idle between exchanges, serves every exchange of the environment: a thread per
+    exchange would cost more than the rest of the client's own work.
     """
 
-    def __init__(self, sockets: weakref.WeakSet[socket.socket], seconds: float) -> None:
+    def __init__(self, sockets: weakref.WeakSet[socket.socket]) -> None:
         self._sockets = sockets
-        self._lock = threading.Lock()
-        self._finished = False
-        self.passed = False
-        self._timer = threading.Timer(max(seconds, 0.0), self._cut)
-        self._timer.daemon = True
+        self._changed = threading.Condition()
+        self._deadline: float | None = None  # monotonic; None while disarmed
+        self._armed = 0  # exchanges armed so far
+        self._cut = 0  # the last exchange whose deadline passed
+        self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> _Deadline:
-        self._timer.start()
-        return self
+    def arm(self, seconds: float) -> int:
+        """Cut the sockets in `seconds` unless disarmed first; returns this exchange's number."""
+        with self._changed:
+            self._armed += 1
+            self._deadline = time.monotonic() + seconds
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="gradium-deadline", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+            return self._armed
 
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._finished = True
-        self._timer.cancel()
+    def disarm(self, exchange: int) -> bool:
+        """Stop watching; True if the exchange's deadline passed and its sockets were cut."""
+        with self._changed:
+            self._deadline = None
+            return self._cut == exchange
 
-    def _cut(self) -> None:
-        with self._lock:
-            if self._finished:
-                return
-            self.passed = True
-            for sock in list(self._sockets):
-                with suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+    def _watch(self) -> None:
+        with self._changed:
+            while True:
+                if self._deadline is None:
+                    self._changed.wait()
+                    continue
+                remaining = self._deadline - time.monotonic()
+                if remaining > 0:
+                    self._changed.wait(remaining)
+                    continue
+                self._cut, self._deadline = self._armed, None
+                for sock in list(self._sockets):
+                    with suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
 
 
 class GradiumClient:
@@ -124,6 +140,7 @@ class GradiumClient:
         url = parse_url(token_url)
         self._path = url.path or "/"
         self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._watchdog = _Watchdog(self._sockets)
         pool = _HTTPSPool if url.scheme == "https" else _HTTPPool
         # maxsize=1: a Lambda environment serves one request at a time.
         port = url.port or (443 if url.scheme == "https" else 80)
@@ -166,34 +183,36 @@ class GradiumClient:
             raise UpstreamTimeout("budget spent before the request")
         attempt_seconds = min(deadline - now, MAX_ATTEMPT_SECONDS)
         timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT_SECONDS, attempt_seconds), read=attempt_seconds)
-        cut = _Deadline(self._sockets, attempt_seconds)
+        exchange = self._watchdog.arm(attempt_seconds)
         try:
-            with cut:
-                response = self._pool.urlopen(
-                    "GET",
-                    self._path,
-                    headers={"x-api-key": api_key, "accept": "application/json"},
-                    redirect=False,
-                    retries=False,
-                    timeout=timeout,
-                    preload_content=False,
-                )
-                status, body, retry_after = _read_answer(response)
+            response = self._pool.urlopen(
+                "GET",
+                self._path,
+                headers={"x-api-key": api_key, "accept": "application/json"},
+                redirect=False,
+                retries=False,
+                timeout=timeout,
+                preload_content=False,
+            )
+            status, body, retry_after = _read_answer(response)
         except UpstreamError as exc:
-            if not cut.passed:
+            cut = self._watchdog.disarm(exchange)
+            if not cut:
                 raise
             failure = exc
         except Exception as exc:
             # Whatever raised (a reset, a timeout, a parser), only the class name is kept: urllib3's
             # and http.client's messages can quote a header value, and so the key.
+            cut = self._watchdog.disarm(exchange)
             failure = UpstreamError("connection", type(exc).__name__)
         else:
-            if not cut.passed:
+            cut = self._watchdog.disarm(exchange)
+            if not cut:
                 return status, body, retry_after
             failure = UpstreamError("connection", "answer cut at the deadline")
         if time.monotonic() >= deadline - 0.05:
             raise UpstreamTimeout(failure.kind) from None
-        if cut.passed:
+        if cut:
             raise UpstreamError("attempt_timeout", f"attempt cut after {attempt_seconds:.1f} s") from None
         raise failure from None
 
