@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from api_key import SECRETS_MANAGER_CONFIG, ApiKeySource
 from caller import Caller, caller_from_event, require_group
+from circuit_breaker import CircuitBreaker
 from config import ConfigError, Settings
 from errors import BrokerError, Misconfigured, QuotaUnavailable, UpstreamError
 from gradium_client import GradiumClient
@@ -74,16 +75,34 @@ def _build_service() -> Service:
     # endpoint and retry data (about 15 ms instead of 90 ms of cold start).
     session = boto3.session.Session()
     secrets = SecretsProvider(boto_config=SECRETS_MANAGER_CONFIG, boto3_session=session)
-    broker = TokenBroker(
-        ApiKeySource(settings.secret_id, settings.secret_cache_ttl_seconds, secrets),
-        GradiumClient(settings.token_url),
-        settings.timeout_seconds,
+    api_key = ApiKeySource(
+        settings.secret_id,
+        settings.secret_cache_ttl_seconds,
+        secrets,
+        settings.secret_max_staleness_seconds,
+        on_stale=_serving_last_good_key,
     )
+    breaker = None
+    if settings.breaker_failures:
+        breaker = CircuitBreaker(
+            settings.breaker_failures, settings.breaker_cooldown_seconds, _circuit_opened
+        )
+    broker = TokenBroker(api_key, GradiumClient(settings.token_url), settings.timeout_seconds, breaker)
     quota = None
     if settings.tokens_per_user_per_minute and settings.quota_table_name:
         dynamodb = session.client("dynamodb", config=DYNAMODB_CONFIG)
         quota = TokenQuota(settings.quota_table_name, settings.tokens_per_user_per_minute, dynamodb)
     return Service(settings, broker, quota, _tracing(settings.tracing_enabled))
+
+
+def _serving_last_good_key(reason: str) -> None:
+    logger.warning("Secret refresh failed; serving the last good key", extra={"reason": reason})
+    metrics.add_metric(name="SecretRefreshFailures", unit=MetricUnit.Count, value=1)
+
+
+def _circuit_opened() -> None:
+    logger.warning("Gradium circuit opened; answering 503 until a probe succeeds")
+    metrics.add_metric(name="CircuitOpened", unit=MetricUnit.Count, value=1)
 
 
 def _tracing(enabled: bool) -> Callable[[str], contextlib.AbstractContextManager[Any]]:
@@ -135,17 +154,19 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(
         name="UpstreamLatency", unit=MetricUnit.Milliseconds, value=round(issued.upstream_ms, 1)
     )
-    logger.info(
-        "Token issued",
-        extra={
-            "audit": "token_issued",
-            "expires_at": issued.minted.expires_at,
-            "upstream_ms": round(issued.upstream_ms, 1),
-            "upstream_attempts": issued.minted.attempts,
-            "key_refreshed": issued.key_refreshed,
-            "token_sha256": digest,
-        },
-    )
+    # The audit record rides in the metrics' own JSON line (EMF metadata): one log line per token.
+    audit = {
+        "audit": "token_issued",
+        "caller_sub": caller.sub,
+        "correlation_id": logger.get_correlation_id(),
+        "request_id": context.aws_request_id,
+        "expires_at": issued.minted.expires_at,
+        "upstream_attempts": issued.minted.attempts,
+        "key_refreshed": issued.key_refreshed,
+        "token_sha256": digest,
+    }
+    for key, value in audit.items():
+        metrics.add_metadata(key=key, value=value)
     return response
 
 

@@ -18,6 +18,14 @@ from urllib3.util import parse_url
 DEFAULT_TOKEN_URL = "https://api.gradium.ai/api/api-keys/token"  # noqa: S105 (a URL, not a secret)
 DEFAULT_TIMEOUT_SECONDS = 8.0
 DEFAULT_SECRET_CACHE_TTL_SECONDS = 300
+# While Secrets Manager fails, the last good key keeps serving for this long after it was read.
+DEFAULT_SECRET_MAX_STALENESS_SECONDS = 4 * 3600
+MAX_SECRET_MAX_STALENESS_SECONDS = 7 * 24 * 3600
+# After this many consecutive failed exchanges with Gradium, answer 503 at once for the cool-down.
+DEFAULT_GRADIUM_BREAKER_FAILURES = 5
+MAX_GRADIUM_BREAKER_FAILURES = 100
+DEFAULT_GRADIUM_BREAKER_COOLDOWN_SECONDS = 10
+MAX_GRADIUM_BREAKER_COOLDOWN_SECONDS = 300
 DEFAULT_TOKENS_PER_USER_PER_MINUTE = 10
 MAX_TOKENS_PER_USER_PER_MINUTE = 10_000
 
@@ -39,6 +47,9 @@ class Settings:
     token_url: str
     timeout_seconds: float
     secret_cache_ttl_seconds: int
+    secret_max_staleness_seconds: int
+    breaker_failures: int  # 0: no circuit breaker
+    breaker_cooldown_seconds: float
     required_group: str | None
     tokens_per_user_per_minute: int  # 0: no quota
     quota_table_name: str | None
@@ -52,15 +63,13 @@ class Settings:
         secret_id = environ.get("GRADIUM_API_KEY_SECRET_ID", "").strip()
         if not secret_id:
             raise ConfigError("GRADIUM_API_KEY_SECRET_ID is required")
-        quota = _number(
+        quota = _whole_number(
             environ,
             "TOKENS_PER_USER_PER_MINUTE",
             DEFAULT_TOKENS_PER_USER_PER_MINUTE,
             0,
             MAX_TOKENS_PER_USER_PER_MINUTE,
         )
-        if quota != int(quota):
-            raise ConfigError("TOKENS_PER_USER_PER_MINUTE must be a whole number")
         quota_table = environ.get("QUOTA_TABLE_NAME", "").strip() or None
         if quota and not quota_table:
             raise ConfigError("QUOTA_TABLE_NAME is required while TOKENS_PER_USER_PER_MINUTE is above 0")
@@ -79,8 +88,29 @@ class Settings:
                     MAX_SECRET_CACHE_TTL_SECONDS,
                 )
             ),
+            secret_max_staleness_seconds=_whole_number(
+                environ,
+                "SECRET_MAX_STALENESS_SECONDS",
+                DEFAULT_SECRET_MAX_STALENESS_SECONDS,
+                0,
+                MAX_SECRET_MAX_STALENESS_SECONDS,
+            ),
+            breaker_failures=_whole_number(
+                environ,
+                "GRADIUM_BREAKER_FAILURES",
+                DEFAULT_GRADIUM_BREAKER_FAILURES,
+                0,
+                MAX_GRADIUM_BREAKER_FAILURES,
+            ),
+            breaker_cooldown_seconds=_number(
+                environ,
+                "GRADIUM_BREAKER_COOLDOWN_SECONDS",
+                DEFAULT_GRADIUM_BREAKER_COOLDOWN_SECONDS,
+                1,
+                MAX_GRADIUM_BREAKER_COOLDOWN_SECONDS,
+            ),
             required_group=environ.get("REQUIRED_GROUP", "").strip() or None,
-            tokens_per_user_per_minute=int(quota),
+            tokens_per_user_per_minute=quota,
             quota_table_name=quota_table,
             quota_fail_open=_flag(environ, "QUOTA_FAIL_OPEN"),
             allowed_origin=_origin(environ.get("ALLOWED_ORIGIN", "").strip()),
@@ -122,6 +152,13 @@ def _number(environ: Mapping[str, str], name: str, default: float, low: float, h
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {raw!r}")
     return value
+
+
+def _whole_number(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = _number(environ, name, default, low, high)
+    if value != int(value):
+        raise ConfigError(f"{name} must be a whole number")
+    return int(value)
 
 
 def _token_url(url: str) -> str:

@@ -67,6 +67,18 @@ class ApiKeyUnavailable(BrokerError):
     public_message = "Gradium API key is not available"
 
 
+class UpstreamUnavailable(BrokerError):
+    """The circuit breaker is open: Gradium is not even called until its cool-down has passed."""
+
+    status = 503
+    public_message = "Gradium token service is unavailable"
+    metric = "CircuitRejections"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"circuit open, next probe in {retry_after} s")
+        self.retry_after = retry_after
+
+
 class UpstreamError(BrokerError):
     """Gradium failed; `kind` names the failure for metrics (http_5xx, bad_body, ...)."""
 
@@ -82,8 +94,10 @@ class UpstreamError(BrokerError):
 class UpstreamRejectedKey(UpstreamError):
     """Gradium answered 401/403: the API key is wrong, revoked or rotated."""
 
-    def __init__(self, status: int) -> None:
-        super().__init__("rejected_key", f"Gradium answered {status}")
+    def __init__(self, status: int | None) -> None:
+        """`status` is Gradium's 401 or 403, or None when the same key was refused moments ago."""
+        detail = f"Gradium answered {status}" if status else "the key was refused moments ago; not retried"
+        super().__init__("rejected_key", detail)
 
 
 class UpstreamRateLimited(UpstreamError):

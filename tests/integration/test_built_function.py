@@ -111,7 +111,7 @@ def test_logs_of_the_built_function_never_hold_secrets(function_env) -> None:
         logs = emulator.logs()
     tokens = [json.loads(a["body"])["token"] for a in answers if a["statusCode"] == 200]
     assert tokens, "no token was issued, so the check below would prove nothing"
-    assert "Token issued" in logs and "REPORT RequestId" in logs
+    assert '"audit":"token_issued"' in logs and "REPORT RequestId" in logs
     for secret in (STANDIN_API_KEY, jwt, jwt.split(".")[1], *tokens):
         assert secret not in logs
 

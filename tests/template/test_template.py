@@ -271,6 +271,15 @@ def test_defaults_agree_with_the_config_module(translated: dict[str, Any]) -> No
     assert parameters["SecretCacheTtlSeconds"]["MaxValue"] == config.MAX_SECRET_CACHE_TTL_SECONDS
     assert parameters["TokensPerUserPerMinute"]["Default"] == config.DEFAULT_TOKENS_PER_USER_PER_MINUTE
     assert parameters["TokensPerUserPerMinute"]["MaxValue"] == config.MAX_TOKENS_PER_USER_PER_MINUTE
+    staleness = parameters["SecretMaxStalenessSeconds"]
+    assert staleness["Default"] == config.DEFAULT_SECRET_MAX_STALENESS_SECONDS
+    assert staleness["MaxValue"] == config.MAX_SECRET_MAX_STALENESS_SECONDS
+    failures = parameters["GradiumBreakerFailures"]
+    assert failures["Default"] == config.DEFAULT_GRADIUM_BREAKER_FAILURES
+    assert failures["MaxValue"] == config.MAX_GRADIUM_BREAKER_FAILURES
+    cooldown = parameters["GradiumBreakerCooldownSeconds"]
+    assert cooldown["Default"] == config.DEFAULT_GRADIUM_BREAKER_COOLDOWN_SECONDS
+    assert cooldown["MaxValue"] == config.MAX_GRADIUM_BREAKER_COOLDOWN_SECONDS
 
 
 def test_the_readme_documents_every_parameter_with_its_default() -> None:
@@ -301,7 +310,15 @@ def test_the_quota_table(translated: dict[str, Any]) -> None:
 def test_alarms_notify_the_topic(translated: dict[str, Any]) -> None:
     alarms = of_type(translated, "AWS::CloudWatch::Alarm")
     watched = {a["Properties"].get("MetricName") or "metric math" for a in alarms.values()}
-    assert watched == {"Errors", "Throttles", "5XXError", "Latency", "metric math"}
+    assert watched == {
+        "Errors",
+        "Throttles",
+        "5XXError",
+        "Latency",
+        "metric math",
+        "CircuitOpened",
+        "SecretRefreshFailures",
+    }
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     math = translated["Resources"]["UpstreamErrorRateAlarm"]["Properties"]["Metrics"]

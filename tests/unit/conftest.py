@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import boto3
 import pytest
@@ -25,8 +26,15 @@ class CountingSecrets:
     def _count(self, **_: object) -> None:
         self.reads += 1
 
-    def source(self, ttl: int = 300) -> ApiKeySource:
-        return ApiKeySource(NAME, ttl, SecretsProvider(boto3_client=self.client))
+    def source(
+        self,
+        ttl: int = 300,
+        max_staleness: float = 4 * 3600,
+        clock: Callable[[], float] = time.monotonic,
+        on_stale: Callable[[str], None] = lambda reason: None,
+    ) -> ApiKeySource:
+        provider = SecretsProvider(boto3_client=self.client)
+        return ApiKeySource(NAME, ttl, provider, max_staleness, on_stale=on_stale, clock=clock)
 
 
 @pytest.fixture

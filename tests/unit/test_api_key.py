@@ -6,7 +6,7 @@ import pytest
 
 from tests.unit.conftest import NAME, CountingSecrets
 
-from api_key import parse_api_key
+from api_key import REFRESH_BACKOFF_BASE_SECONDS, REFRESH_BACKOFF_MAX_SECONDS, parse_api_key
 from errors import ApiKeyUnavailable
 
 
@@ -114,3 +114,100 @@ def test_parse_api_key_never_echoes_the_value() -> None:
     with pytest.raises(ApiKeyUnavailable) as refused:
         parse_api_key('{"api_key": 123456789}')
     assert "123456789" not in str(refused.value)
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_failed_refresh_serves_the_last_good_key_and_backs_off(secrets: CountingSecrets) -> None:
+    secrets.client.create_secret(Name=NAME, SecretString="gd_good")
+    clock, reasons = Clock(), []
+    source = secrets.source(ttl=300, clock=clock, on_stale=reasons.append)
+    assert source.get() == "gd_good"
+    secrets.client.delete_secret(SecretId=NAME, ForceDeleteWithoutRecovery=True)  # Secrets Manager fails
+    clock.now += 301
+    assert [source.get() for _ in range(20)] == ["gd_good"] * 20
+    assert secrets.reads == 2  # one failed refresh, then the back-off
+    assert len(reasons) == 1 and "ResourceNotFoundException" in reasons[0]
+    clock.now += REFRESH_BACKOFF_BASE_SECONDS  # the back-off (jittered within 2.5-5 s) has passed
+    assert source.get() == "gd_good"
+    assert secrets.reads == 3 and len(reasons) == 2
+
+
+def test_the_back_off_grows_and_is_bounded(secrets: CountingSecrets) -> None:
+    secrets.client.create_secret(Name=NAME, SecretString="gd_good")
+    clock = Clock()
+    source = secrets.source(ttl=0, clock=clock, max_staleness=10**6)
+    source.get()
+    secrets.client.delete_secret(SecretId=NAME, ForceDeleteWithoutRecovery=True)
+    gaps = []
+    for _ in range(10):
+        reads = secrets.reads
+        started = clock.now
+        while secrets.reads == reads:
+            source.get()
+            clock.now += 0.5
+        gaps.append(clock.now - started)
+    assert gaps[1] < gaps[4]  # it grows...
+    assert max(gaps) <= REFRESH_BACKOFF_MAX_SECONDS + 1  # ...up to its bound
+
+
+def test_a_refresh_that_succeeds_again_ends_the_back_off(secrets: CountingSecrets) -> None:
+    secrets.client.create_secret(Name=NAME, SecretString="gd_good")
+    clock = Clock()
+    source = secrets.source(ttl=300, clock=clock)
+    source.get()
+    secrets.client.delete_secret(SecretId=NAME, ForceDeleteWithoutRecovery=True)
+    clock.now += 301
+    source.get()
+    secrets.client.create_secret(Name=NAME, SecretString="gd_rotated")
+    clock.now += REFRESH_BACKOFF_BASE_SECONDS
+    assert source.get() == "gd_rotated"
+    clock.now += 299
+    assert source.get() == "gd_rotated"
+    assert secrets.reads == 3  # cached again for the TTL
+
+
+def test_a_key_past_the_maximum_staleness_is_not_served(secrets: CountingSecrets) -> None:
+    secrets.client.create_secret(Name=NAME, SecretString="gd_good")
+    clock = Clock()
+    source = secrets.source(ttl=300, clock=clock, max_staleness=3600)
+    source.get()
+    secrets.client.delete_secret(SecretId=NAME, ForceDeleteWithoutRecovery=True)
+    clock.now += 3500
+    assert source.get() == "gd_good"
+    clock.now += 200  # 3,700 s old: the refresh fails and the key is too old to stand in
+    with pytest.raises(ApiKeyUnavailable, match="too old"):
+        source.get()
+    reads = secrets.reads
+    with pytest.raises(ApiKeyUnavailable, match="too old"):
+        source.get()  # within the back-off: refused without another read
+    assert secrets.reads == reads
+
+
+def test_a_malformed_new_value_keeps_the_last_good_key(secrets: CountingSecrets) -> None:
+    secrets.client.create_secret(Name=NAME, SecretString="gd_good")
+    clock, reasons = Clock(), []
+    source = secrets.source(ttl=300, clock=clock, on_stale=reasons.append)
+    source.get()
+    secrets.client.put_secret_value(SecretId=NAME, SecretString="gd_pasted\nwith a newline")
+    clock.now += 301
+    assert source.get() == "gd_good"
+    assert reasons and "malformed" in reasons[0] and "pasted" not in reasons[0]
+
+
+def test_a_forced_refresh_never_falls_back(secrets: CountingSecrets) -> None:
+    """Gradium refused the cached key: serving it again cannot help."""
+    secrets.client.create_secret(Name=NAME, SecretString="gd_good")
+    source = secrets.source()
+    source.get()
+    secrets.client.delete_secret(SecretId=NAME, ForceDeleteWithoutRecovery=True)
+    with pytest.raises(ApiKeyUnavailable):
+        source.get(refresh=True)

@@ -122,12 +122,18 @@ def test_one_audit_line_per_token_without_the_token(load_app: Loader, run, stack
     stack.put_api_key(secret_name, STANDIN_API_KEY)
     outcome = run(load_app(), SIGNED_IN)
     token = outcome.body["token"]
-    [audit] = [r for r in outcome.records() if r.get("audit") == "token_issued"]
+    # One line for the token: the audit record is the metrics line's metadata.
+    [line] = [line for line in outcome.output.splitlines() if line.startswith("{")]
+    audit = json.loads(line)
+    assert audit["audit"] == "token_issued"
     assert audit["caller_sub"] == SIGNED_IN["requestContext"]["authorizer"]["claims"]["sub"]
     assert audit["correlation_id"] == SIGNED_IN["requestContext"]["requestId"]
+    assert audit["request_id"] == FakeContext.aws_request_id
     assert audit["expires_at"] == outcome.body["expires_at"]
     assert audit["token_sha256"] == hashlib.sha256(token.encode()).hexdigest()[:16]
-    assert audit["upstream_ms"] > 0
+    assert audit["upstream_attempts"] == 1 and audit["key_refreshed"] is False
+    assert audit["TokensIssued"] == [1.0] and audit["UpstreamLatency"][0] > 0
+    assert len(line.encode()) <= 600
     assert token not in outcome.output
 
 
@@ -262,7 +268,7 @@ def test_logs_never_hold_the_key_the_token_or_the_jwt(load_app: Loader, run, sta
     ]
     token = outcomes[0].body["token"]
     output = "".join(o.output for o in outcomes)
-    assert "Token issued" in output  # the logs were captured
+    assert '"audit":"token_issued"' in output and "Request refused" in output  # the logs were captured
     for secret in (STANDIN_API_KEY, token, JWT, JWT.split(".")[1]):
         assert secret not in output
 

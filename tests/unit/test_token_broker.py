@@ -10,9 +10,10 @@ from local.gradium_standin import GradiumStandIn, Reply
 from local.stack import STANDIN_API_KEY
 from tests.unit.conftest import NAME, CountingSecrets
 
-from errors import ApiKeyUnavailable, UpstreamRejectedKey, UpstreamTimeout
+from circuit_breaker import CircuitBreaker
+from errors import ApiKeyUnavailable, UpstreamError, UpstreamRejectedKey, UpstreamTimeout, UpstreamUnavailable
 from gradium_client import GradiumClient
-from token_broker import TokenBroker
+from token_broker import REJECTED_KEY_COOLDOWN_SECONDS, TokenBroker
 
 
 def broker(secrets: CountingSecrets, standin: GradiumStandIn, timeout: float = 5) -> TokenBroker:
@@ -88,3 +89,59 @@ def test_the_retry_after_a_refresh_shares_the_budget(
     with pytest.raises(UpstreamTimeout):
         token_broker.issue()
     assert time.monotonic() - started < 1.5  # 0.6 s budget; two 0.4 s replies plus a refresh
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_confirmed_revoked_key_fails_fast_for_the_cool_down(
+    secrets: CountingSecrets, standin: GradiumStandIn
+) -> None:
+    secrets.client.create_secret(Name=NAME, SecretString="gd_revoked")
+    clock = Clock()
+    token_broker = TokenBroker(secrets.source(), GradiumClient(standin.token_url), 5, clock=clock)
+    for _ in range(21):
+        with pytest.raises(UpstreamRejectedKey) as refused:
+            token_broker.issue()
+        assert refused.value.status == 502
+    assert secrets.reads == 2  # the first read and one forced refresh, not one per request
+    assert len(standin.requests) == 1
+    clock.now += REJECTED_KEY_COOLDOWN_SECONDS
+    secrets.client.put_secret_value(SecretId=NAME, SecretString=STANDIN_API_KEY)  # rotated at last
+    assert token_broker.issue().key_refreshed  # after the cool-down, a refresh finds the new key
+    assert secrets.reads == 3
+
+
+def test_the_breaker_opens_on_failures_and_spares_gradium(
+    secrets: CountingSecrets, standin: GradiumStandIn
+) -> None:
+    secrets.client.create_secret(Name=NAME, SecretString=STANDIN_API_KEY)
+    clock, opened = Clock(), []
+    circuit = CircuitBreaker(2, 10, on_open=lambda: opened.append(1), clock=clock)
+    token_broker = TokenBroker(secrets.source(), GradiumClient(standin.token_url), 5, circuit)
+    standin.queue(*[Reply(503, b"down")] * 6)  # two requests of three attempts each
+    for _ in range(2):
+        with pytest.raises(UpstreamError):
+            token_broker.issue()
+    assert opened == [1] and len(standin.requests) == 6
+    with pytest.raises(UpstreamUnavailable):
+        token_broker.issue()
+    assert len(standin.requests) == 6  # Gradium was not called
+    clock.now += 10
+    assert token_broker.issue().minted.token  # the probe succeeds and closes the circuit
+    assert token_broker.issue().minted.token
+
+
+def test_a_rejected_key_does_not_trip_the_breaker(secrets: CountingSecrets, standin: GradiumStandIn) -> None:
+    secrets.client.create_secret(Name=NAME, SecretString="gd_revoked")
+    clock, opened = Clock(), []
+    circuit = CircuitBreaker(1, 10, on_open=lambda: opened.append(1), clock=clock)
+    token_broker = TokenBroker(secrets.source(), GradiumClient(standin.token_url), 5, circuit, clock=clock)
+    with pytest.raises(UpstreamRejectedKey):
+        token_broker.issue()
+    assert opened == []
