@@ -22,7 +22,7 @@ PYTHON313 ?= python3.13
 # Our virtualenv's python3.13 first on PATH: `sam build` then finds the runtime's Python there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv build invoke serve test lint format validate bench smoke deploy deploy-prod logs clean
+.PHONY: help venv build invoke serve test lint format validate bench chaos smoke deploy deploy-prod logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -87,6 +87,9 @@ test: lint build venv ## Lint, build, then unit, integration (built function und
 
 bench: build ## Cold start, warm latency, memory and cost of the built function against a floor handler
 	PYTHONPATH=functions/token $(BIN)/python -m tests.bench.bench
+
+chaos: build ## The built function while Secrets Manager, Gradium and DynamoDB misbehave, and a 5,000-call soak
+	PYTHONPATH=functions/token $(BIN)/python -m tests.chaos.chaos
 
 smoke: $(VENV)/.installed ## With STACK=name: smoke-test that deployed stack (SMOKE_FLAGS="--create-user --delete-user"); else its tests against `make serve`'s local API
 	@if [ -n "$(STACK)" ]; then \
