@@ -159,7 +159,6 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         "audit": "token_issued",
         "caller_sub": caller.sub,
         "correlation_id": logger.get_correlation_id(),
-        "request_id": context.aws_request_id,
         "expires_at": issued.minted.expires_at,
         "upstream_attempts": issued.minted.attempts,
         "key_refreshed": issued.key_refreshed,

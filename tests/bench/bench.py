@@ -55,6 +55,7 @@ class Variant:
     secret_reads: int = 0
     warm_calls: int = 0
     log_bytes_per_call: list[float] = field(default_factory=list)
+    function_log_bytes_per_call: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         warm = sorted(self.warm_ms)
@@ -68,6 +69,7 @@ class Variant:
             "upstream_connections_per_100_warm": 100 * self.upstream_connections / self.warm_calls,
             "secret_reads_per_100_warm": 100 * self.secret_reads / self.warm_calls,
             "log_bytes_per_warm_call": statistics.median(self.log_bytes_per_call),
+            "function_log_bytes_per_warm_call": statistics.median(self.function_log_bytes_per_call),
             "cold_starts": len(self.cold_ms),
             "warm_calls": self.warm_calls,
         }
@@ -101,6 +103,7 @@ def run_round(variant: Variant, stack: LocalStack, event: dict[str, Any], warm_c
         warm_logs = emulator.logs()[logs_after_cold:]
         variant.billed_warm_ms += [float(m) for m in re.findall(r"\tDuration: ([\d.]+) ms", warm_logs)]
         variant.log_bytes_per_call.append(lambda_log_bytes(warm_logs) / warm_calls)
+        variant.function_log_bytes_per_call.append(lambda_log_bytes(warm_logs, platform=False) / warm_calls)
 
 
 def moto_update_item_p50_ms(stack: LocalStack, calls: int = 200) -> float:
@@ -135,12 +138,12 @@ def http_overhead(calls: int = 30) -> dict[str, float]:
     return {"http_p50_ms": http_p50, "direct_p50_ms": direct_p50, "added_p50_ms": http_p50 - direct_p50}
 
 
-def lambda_log_bytes(logs: str) -> int:
-    """Bytes CloudWatch Logs would ingest: the function's lines and Lambda's START/END/REPORT lines.
-
-    The emulator's own "(rapid)" lines are not written by Lambda and are left out.
+def lambda_log_bytes(logs: str, platform: bool = True) -> int:
+    """Bytes CloudWatch Logs would ingest: the function's lines and (unless `platform` is False)
+    Lambda's START/END/REPORT lines. The emulator's own "(rapid)" lines are not Lambda's and are left out.
     """
-    kept = [line for line in logs.splitlines() if line.startswith(("{", "START ", "END ", "REPORT "))]
+    starts = ("{", "START ", "END ", "REPORT ") if platform else ("{",)
+    kept = [line for line in logs.splitlines() if line.startswith(starts)]
     return sum(len(line.encode()) + 1 for line in kept)
 
 
@@ -273,6 +276,7 @@ def print_table(results: dict[str, Any]) -> None:
         ("upstream connections / 100 warm", "upstream_connections_per_100_warm", "{:.1f}"),
         ("Secrets Manager calls / 100 warm", "secret_reads_per_100_warm", "{:.1f}"),
         ("log bytes / warm call", "log_bytes_per_warm_call", "{:.0f}"),
+        ("  of which the function's own", "function_log_bytes_per_warm_call", "{:.0f}"),
     ]
     names = list(variants)
     rounds, warm = results["rounds"], results["warm_calls_per_round"]
