@@ -89,9 +89,16 @@ def _build_service() -> Service:
         )
     broker = TokenBroker(api_key, GradiumClient(settings.token_url), settings.timeout_seconds, breaker)
     quota = None
-    if settings.tokens_per_user_per_minute and settings.quota_table_name:
+    if settings.quota_table_name and (
+        settings.tokens_per_user_per_minute or settings.tokens_per_user_per_day
+    ):
         dynamodb = session.client("dynamodb", config=DYNAMODB_CONFIG)
-        quota = TokenQuota(settings.quota_table_name, settings.tokens_per_user_per_minute, dynamodb)
+        quota = TokenQuota(
+            settings.quota_table_name,
+            settings.tokens_per_user_per_minute,
+            settings.tokens_per_user_per_day,
+            dynamodb,
+        )
     return Service(settings, broker, quota, _tracing(settings.tracing_enabled))
 
 

@@ -28,6 +28,8 @@ DEFAULT_GRADIUM_BREAKER_COOLDOWN_SECONDS = 10
 MAX_GRADIUM_BREAKER_COOLDOWN_SECONDS = 300
 DEFAULT_TOKENS_PER_USER_PER_MINUTE = 10
 MAX_TOKENS_PER_USER_PER_MINUTE = 10_000
+DEFAULT_TOKENS_PER_USER_PER_DAY = 200
+MAX_TOKENS_PER_USER_PER_DAY = 1_000_000
 
 # The function's own timeout (template) must cover the Gradium budget plus the secret reads and the
 # quota update; API Gateway gives up after 29 s, so a larger budget could never be honoured.
@@ -51,7 +53,8 @@ class Settings:
     breaker_failures: int  # 0: no circuit breaker
     breaker_cooldown_seconds: float
     required_group: str | None
-    tokens_per_user_per_minute: int  # 0: no quota
+    tokens_per_user_per_minute: int  # 0: no per-minute limit
+    tokens_per_user_per_day: int  # 0: no daily cap; both 0: no quota table at all
     quota_table_name: str | None
     quota_fail_open: bool
     allowed_origin: str | None  # CORS origin of a browser app; None: no CORS headers
@@ -63,16 +66,23 @@ class Settings:
         secret_id = environ.get("GRADIUM_API_KEY_SECRET_ID", "").strip()
         if not secret_id:
             raise ConfigError("GRADIUM_API_KEY_SECRET_ID is required")
-        quota = _whole_number(
+        per_minute = _whole_number(
             environ,
             "TOKENS_PER_USER_PER_MINUTE",
             DEFAULT_TOKENS_PER_USER_PER_MINUTE,
             0,
             MAX_TOKENS_PER_USER_PER_MINUTE,
         )
+        per_day = _whole_number(
+            environ,
+            "TOKENS_PER_USER_PER_DAY",
+            DEFAULT_TOKENS_PER_USER_PER_DAY,
+            0,
+            MAX_TOKENS_PER_USER_PER_DAY,
+        )
         quota_table = environ.get("QUOTA_TABLE_NAME", "").strip() or None
-        if quota and not quota_table:
-            raise ConfigError("QUOTA_TABLE_NAME is required while TOKENS_PER_USER_PER_MINUTE is above 0")
+        if (per_minute or per_day) and not quota_table:
+            raise ConfigError("QUOTA_TABLE_NAME is required while either per-user token limit is above 0")
         return cls(
             secret_id=secret_id,
             token_url=_token_url(environ.get("GRADIUM_TOKEN_URL", "").strip() or DEFAULT_TOKEN_URL),
@@ -110,7 +120,8 @@ class Settings:
                 MAX_GRADIUM_BREAKER_COOLDOWN_SECONDS,
             ),
             required_group=environ.get("REQUIRED_GROUP", "").strip() or None,
-            tokens_per_user_per_minute=quota,
+            tokens_per_user_per_minute=per_minute,
+            tokens_per_user_per_day=per_day,
             quota_table_name=quota_table,
             quota_fail_open=_flag(environ, "QUOTA_FAIL_OPEN"),
             allowed_origin=_origin(environ.get("ALLOWED_ORIGIN", "").strip()),

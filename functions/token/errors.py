@@ -45,10 +45,19 @@ class QuotaExceeded(BrokerError):
     status = 429
     public_message = "Too many token requests; retry later"
     metric = "QuotaRejections"
+    window = "per-minute"
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"quota exceeded, next window in {retry_after} s")
+        super().__init__(f"{self.window} quota exceeded, next window in {retry_after} s")
         self.retry_after = retry_after
+
+
+class DailyQuotaExceeded(QuotaExceeded):
+    """The caller's daily cap is spent: Retry-After runs to the next UTC day."""
+
+    public_message = "Daily token limit reached; retry tomorrow"
+    metric = "DailyQuotaRejections"
+    window = "daily"
 
 
 class QuotaUnavailable(BrokerError):

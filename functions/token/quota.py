@@ -1,7 +1,11 @@
-"""Per-user token quota: one atomic conditional UpdateItem per request on a DynamoDB counter.
+"""Per-user token quota: a per-minute and a daily limit, checked by one conditional DynamoDB UpdateItem.
 
-Each user has one item per minute window (`<sub>#<window>`); the update adds 1 only while the count is
-under the limit, so concurrent requests can never overshoot it. Items expire through DynamoDB TTL.
+Each user has one item per UTC day (`<sub>#<day>`) holding the day's count (`tokens`) and a counter per
+minute of the day (`m<minute>`). One update adds 1 to both only while both are under their limits, so
+concurrent requests can never overshoot either and a request costs one write, as with the minute alone.
+The update also removes the counters of the previous minutes: a stale counter survives only a gap of
+more than that many minutes, so a day holds at most 1440 / (STALE_MINUTES_REMOVED + 1) of them and the
+item stays under 1 KB, one write request unit, whatever the limits. Items expire through DynamoDB TTL.
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ from typing import Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from errors import QuotaExceeded, QuotaUnavailable
+from errors import DailyQuotaExceeded, QuotaExceeded, QuotaUnavailable
 
-WINDOW_SECONDS = 60
+MINUTE_SECONDS = 60
+DAY_SECONDS = 86_400
+# Minute counters removed behind the current one by each update (see the module docstring).
+STALE_MINUTES_REMOVED = 15
 # Short timeouts: the check sits in front of every token, and a slow table must not eat the budget.
 DYNAMODB_CONFIG = Config(
     connect_timeout=0.5, read_timeout=0.5, retries={"mode": "standard", "total_max_attempts": 2}
@@ -24,49 +31,85 @@ DYNAMODB_CONFIG = Config(
 
 
 class TokenQuota:
-    """At most `limit` tokens per user per minute window."""
+    """At most `per_minute` tokens per user per minute and `per_day` per UTC day (0: that limit is off)."""
 
     def __init__(
         self,
         table_name: str,
-        limit: int,
+        per_minute: int,
+        per_day: int,
         client: Any,
         clock: Callable[[], float] = time.time,
     ) -> None:
         """`client` is a boto3 DynamoDB client, best made with DYNAMODB_CONFIG."""
+        if not (per_minute or per_day):
+            raise ValueError("a quota needs a per-minute or a daily limit")
         self._table_name = table_name
-        self._limit = limit
+        self._per_minute = per_minute
+        self._per_day = per_day
         self._client = client
         self._clock = clock
 
     def consume(self, sub: str) -> None:
         """Count one token for `sub`.
 
-        Raises QuotaExceeded (429, with the seconds to the next window) over the limit, and
-        QuotaUnavailable (503) when DynamoDB cannot answer; the caller decides whether to fail open.
+        Raises QuotaExceeded (429, with the seconds to the next minute) or DailyQuotaExceeded (429,
+        with the seconds to the next UTC day) over a limit, and QuotaUnavailable (503) when DynamoDB
+        cannot answer; the caller decides whether to fail open.
         """
         now = self._clock()
-        window = int(now // WINDOW_SECONDS)
-        window_end = (window + 1) * WINDOW_SECONDS
+        day, second_of_day = divmod(int(now), DAY_SECONDS)
+        minute = second_of_day // MINUTE_SECONDS
+        day_end = (day + 1) * DAY_SECONDS
+        names = {"#tokens": "tokens", "#expires": "expires_at"}
+        values = {":one": {"N": "1"}, ":expires": {"N": str(day_end + MINUTE_SECONDS)}}
+        adds, conditions, removes = ["#tokens :one"], [], []
+        if self._per_day:
+            conditions.append("(attribute_not_exists(#tokens) OR #tokens < :per_day)")
+            values[":per_day"] = {"N": str(self._per_day)}
+        if self._per_minute:
+            names["#minute"] = f"m{minute}"
+            adds.append("#minute :one")
+            conditions.append("(attribute_not_exists(#minute) OR #minute < :per_minute)")
+            values[":per_minute"] = {"N": str(self._per_minute)}
+            for back in range(1, min(STALE_MINUTES_REMOVED, minute) + 1):
+                names[f"#stale{back}"] = f"m{minute - back}"
+                removes.append(f"#stale{back}")
+        update = f"ADD {', '.join(adds)} SET #expires = if_not_exists(#expires, :expires)"
+        if removes:
+            update += f" REMOVE {', '.join(removes)}"
         try:
             self._client.update_item(
                 TableName=self._table_name,
-                Key={"pk": {"S": f"{sub}#{window}"}},
-                UpdateExpression="ADD #tokens :one SET #expires = if_not_exists(#expires, :expires)",
-                ConditionExpression="attribute_not_exists(#tokens) OR #tokens < :limit",
-                ExpressionAttributeNames={"#tokens": "tokens", "#expires": "expires_at"},
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":limit": {"N": str(self._limit)},
-                    # Kept one window past its end, then DynamoDB's TTL removes it.
-                    ":expires": {"N": str(window_end + WINDOW_SECONDS)},
-                },
+                Key={"pk": {"S": f"{sub}#{day}"}},
+                UpdateExpression=update,
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                # The refused item tells which limit bit, at no extra cost: no second read.
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise QuotaExceeded(retry_after=max(1, math.ceil(window_end - now))) from None
-            raise QuotaUnavailable(
-                f"quota table failed ({exc.response.get('Error', {}).get('Code')})"
-            ) from None
+            error = exc.response.get("Error", {}).get("Code")
+            if error == "ConditionalCheckFailedException":
+                raise self._refusal(exc.response.get("Item", {}), now, day_end) from None
+            raise QuotaUnavailable(f"quota table failed ({error})") from None
         except BotoCoreError as exc:
             raise QuotaUnavailable(f"quota table failed ({type(exc).__name__})") from None
+
+    def _refusal(self, item: dict[str, Any], now: float, day_end: int) -> QuotaExceeded:
+        spent_today = _count(item.get("tokens"))
+        if self._per_day and spent_today >= self._per_day:
+            return DailyQuotaExceeded(retry_after=max(1, math.ceil(day_end - now)))
+        minute_end = (int(now) // MINUTE_SECONDS + 1) * MINUTE_SECONDS
+        return QuotaExceeded(retry_after=max(1, math.ceil(minute_end - now)))
+
+
+def _count(attribute: object) -> int:
+    """A DynamoDB number attribute ({"N": "12"}) as an int; 0 if absent or odd."""
+    if isinstance(attribute, dict) and isinstance(attribute.get("N"), str):
+        try:
+            return int(attribute["N"])
+        except ValueError:
+            return 0
+    return 0

@@ -108,7 +108,7 @@ def run_round(variant: Variant, stack: LocalStack, event: dict[str, Any], warm_c
 
 def moto_update_item_p50_ms(stack: LocalStack, calls: int = 200) -> float:
     """The quota's own UpdateItem against moto, from this process: what moto alone costs per check."""
-    quota = TokenQuota(QUOTA_TABLE, 10_000, stack.dynamodb)
+    quota = TokenQuota(QUOTA_TABLE, 10_000, 1_000_000, stack.dynamodb)
     timings = []
     for number in range(calls):
         started = time.perf_counter()
@@ -201,12 +201,21 @@ def main(argv: list[str] | None = None) -> int:
     event = json.loads((EVENTS_DIR / "signed_in.json").read_text())
     with local_stack() as stack:
         env = stack.provision(
-            STANDIN_API_KEY, {"QUOTA_TABLE_NAME": QUOTA_TABLE, "TOKENS_PER_USER_PER_MINUTE": "10000"}
+            STANDIN_API_KEY,
+            {
+                "QUOTA_TABLE_NAME": QUOTA_TABLE,
+                "TOKENS_PER_USER_PER_MINUTE": "10000",
+                "TOKENS_PER_USER_PER_DAY": "1000000",
+            },
         )
         variants = [
             Variant("floor", FLOOR_CODE, env),
             Variant("function", FUNCTION_CODE, env),
-            Variant("function_quota_off", FUNCTION_CODE, env | {"TOKENS_PER_USER_PER_MINUTE": "0"}),
+            Variant(
+                "function_quota_off",
+                FUNCTION_CODE,
+                env | {"TOKENS_PER_USER_PER_MINUTE": "0", "TOKENS_PER_USER_PER_DAY": "0"},
+            ),
         ]
         for round_number in range(args.rounds):
             shift = round_number % len(variants)  # rotate who goes first

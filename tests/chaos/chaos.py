@@ -137,6 +137,7 @@ class Chaos:
             "GRADIUM_API_KEY_SECRET_ID": f"chaos/{uuid.uuid4().hex[:8]}",
             "QUOTA_TABLE_NAME": f"chaos-{uuid.uuid4().hex[:8]}" if quota else "",
             "TOKENS_PER_USER_PER_MINUTE": "10000" if quota else "0",
+            "TOKENS_PER_USER_PER_DAY": "0",
         }
         env = self.stack.provision(api_key, names)
         env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = self.proxy.base_url

@@ -7,7 +7,9 @@ the layer, a handler path that does not resolve, or init work that breaks under 
 
 from __future__ import annotations
 
+import copy
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -118,7 +120,9 @@ def test_logs_of_the_built_function_never_hold_secrets(function_env) -> None:
 
 def test_a_cold_start_is_timed(function_env) -> None:
     event = json.loads((EVENTS_DIR / "signed_in.json").read_text())
-    with LambdaEmulator(function_env(TOKENS_PER_USER_PER_MINUTE="1000")) as emulator:
+    with LambdaEmulator(
+        function_env(TOKENS_PER_USER_PER_MINUTE="1000", TOKENS_PER_USER_PER_DAY="0")
+    ) as emulator:
         cold = emulator.invoke(event)
         warm = [emulator.invoke(event).elapsed_ms for _ in range(20)]
         init_ms = emulator.init_duration_ms()
@@ -139,9 +143,24 @@ def test_the_quota_answers_429_with_retry_after(function_env) -> None:
     assert json.loads(answers[3]["body"]) == {"error": "Too many token requests; retry later"}
 
 
+def test_the_daily_cap_answers_429_until_midnight_and_spares_other_users(function_env) -> None:
+    event = json.loads((EVENTS_DIR / "signed_in.json").read_text())
+    other = copy.deepcopy(event)
+    other["requestContext"]["authorizer"]["claims"]["sub"] = "7d1e0c6a-another-user"
+    with LambdaEmulator(function_env(TOKENS_PER_USER_PER_DAY="2")) as emulator:
+        answers = [emulator.invoke(event).response for _ in range(3)]
+        others = emulator.invoke(other).response
+    to_midnight = 86_400 - int(time.time()) % 86_400
+    assert [a["statusCode"] for a in answers] == [200, 200, 429]
+    assert to_midnight - 10 <= int(answers[2]["headers"]["Retry-After"]) <= to_midnight
+    assert json.loads(answers[2]["body"]) == {"error": "Daily token limit reached; retry tomorrow"}
+    assert others["statusCode"] == 200
+
+
 def test_without_a_quota_no_table_is_needed(running_stack: LocalStack) -> None:
     env = running_stack.provision(
-        STANDIN_API_KEY, {"TOKENS_PER_USER_PER_MINUTE": "0", "QUOTA_TABLE_NAME": ""}
+        STANDIN_API_KEY,
+        {"TOKENS_PER_USER_PER_MINUTE": "0", "TOKENS_PER_USER_PER_DAY": "0", "QUOTA_TABLE_NAME": ""},
     )
     event = json.loads((EVENTS_DIR / "signed_in.json").read_text())
     with LambdaEmulator(env) as emulator:

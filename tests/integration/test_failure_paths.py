@@ -41,7 +41,12 @@ def environment(stack: LocalStack, api_key: str = STANDIN_API_KEY, **overrides: 
     secret = f"gradium-token-broker/failure/{uuid.uuid4().hex[:8]}"
     stack.put_api_key(secret, api_key)
     return stack.function_env(
-        {"GRADIUM_API_KEY_SECRET_ID": secret, "TOKENS_PER_USER_PER_MINUTE": "0", "QUOTA_TABLE_NAME": ""}
+        {
+            "GRADIUM_API_KEY_SECRET_ID": secret,
+            "TOKENS_PER_USER_PER_MINUTE": "0",
+            "TOKENS_PER_USER_PER_DAY": "0",
+            "QUOTA_TABLE_NAME": "",
+        }
         | overrides
     )
 

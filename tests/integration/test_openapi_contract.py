@@ -110,6 +110,11 @@ def test_429(answer) -> None:
     expect(429, answer(calls=2, TOKENS_PER_USER_PER_MINUTE="1"))
 
 
+def test_429_from_the_daily_cap(answer) -> None:
+    """Its Retry-After runs to midnight: far above Gradium's 600 s, and within the contract."""
+    expect(429, answer(calls=2, TOKENS_PER_USER_PER_DAY="1"))
+
+
 def test_500(answer) -> None:
     expect(500, answer(secret=None))
 
@@ -127,7 +132,12 @@ def test_503(answer) -> None:
 def test_503_from_the_circuit_breaker(stack: LocalStack) -> None:
     assert stack.standin is not None
     env = stack.provision(STANDIN_API_KEY, {"GRADIUM_API_KEY_SECRET_ID": f"contract/{uuid.uuid4().hex[:8]}"})
-    env |= {"TOKENS_PER_USER_PER_MINUTE": "0", "QUOTA_TABLE_NAME": "", "GRADIUM_BREAKER_FAILURES": "1"}
+    env |= {
+        "TOKENS_PER_USER_PER_MINUTE": "0",
+        "TOKENS_PER_USER_PER_DAY": "0",
+        "QUOTA_TABLE_NAME": "",
+        "GRADIUM_BREAKER_FAILURES": "1",
+    }
     stack.standin.queue(*[Reply(503, b"down")] * 3)
     with LambdaEmulator(env) as emulator:
         assert emulator.invoke(SIGNED_IN).response["statusCode"] == 502  # the failure that opens it

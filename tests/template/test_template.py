@@ -271,6 +271,8 @@ def test_defaults_agree_with_the_config_module(translated: dict[str, Any]) -> No
     assert parameters["SecretCacheTtlSeconds"]["MaxValue"] == config.MAX_SECRET_CACHE_TTL_SECONDS
     assert parameters["TokensPerUserPerMinute"]["Default"] == config.DEFAULT_TOKENS_PER_USER_PER_MINUTE
     assert parameters["TokensPerUserPerMinute"]["MaxValue"] == config.MAX_TOKENS_PER_USER_PER_MINUTE
+    assert parameters["TokensPerUserPerDay"]["Default"] == config.DEFAULT_TOKENS_PER_USER_PER_DAY
+    assert parameters["TokensPerUserPerDay"]["MaxValue"] == config.MAX_TOKENS_PER_USER_PER_DAY
     staleness = parameters["SecretMaxStalenessSeconds"]
     assert staleness["Default"] == config.DEFAULT_SECRET_MAX_STALENESS_SECONDS
     assert staleness["MaxValue"] == config.MAX_SECRET_MAX_STALENESS_SECONDS
@@ -303,8 +305,15 @@ def test_the_quota_table(translated: dict[str, Any]) -> None:
     variables = translated["Resources"]["TokenFunction"]["Properties"]["Environment"]["Variables"]
     assert variables["QUOTA_TABLE_NAME"] == {"Fn::If": ["QuotaEnabled", {"Ref": "QuotaTable"}, ""]}
     assert variables["TOKENS_PER_USER_PER_MINUTE"] == {"Ref": "TokensPerUserPerMinute"}
+    assert variables["TOKENS_PER_USER_PER_DAY"] == {"Ref": "TokensPerUserPerDay"}
+    # Either limit needs the table; only both at 0 go without it.
     enabled = SOURCE["Conditions"]["QuotaEnabled"]
-    assert enabled == {"Fn::Not": [{"Fn::Equals": [{"Ref": "TokensPerUserPerMinute"}, 0]}]}
+    assert enabled == {
+        "Fn::Or": [
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "TokensPerUserPerMinute"}, 0]}]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "TokensPerUserPerDay"}, 0]}]},
+        ]
+    }
 
 
 def test_alarms_notify_the_topic(translated: dict[str, Any]) -> None:
@@ -463,7 +472,7 @@ def test_the_token_url_pattern_agrees_with_the_config_module(url: str, valid: bo
     assert bool(re.fullmatch(pattern, url)) is valid
     try:
         config.Settings.from_env(
-            {"GRADIUM_API_KEY_SECRET_ID": "s", "TOKENS_PER_USER_PER_MINUTE": "0", "GRADIUM_TOKEN_URL": url}
+            {"GRADIUM_API_KEY_SECRET_ID": "s", "QUOTA_TABLE_NAME": "t", "GRADIUM_TOKEN_URL": url}
         )
     except config.ConfigError:
         accepted = False

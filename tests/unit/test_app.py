@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -293,6 +294,24 @@ def test_the_quota_is_per_user(load_app: Loader, run, stack, secret_name) -> Non
     assert [run(app, SIGNED_IN).status, run(app, SIGNED_IN).status, run(app, other).status] == [200, 429, 200]
 
 
+def test_over_the_daily_cap_is_429_until_midnight_and_others_are_unaffected(
+    load_app: Loader, run, stack, secret_name, standin
+) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    app = load_app(TOKENS_PER_USER_PER_MINUTE="10", TOKENS_PER_USER_PER_DAY="2")
+    other = copy.deepcopy(SIGNED_IN)
+    other["requestContext"]["authorizer"]["claims"]["sub"] = "0a1b2c3d-other-user"
+    assert [run(app, SIGNED_IN).status for _ in range(2)] == [200, 200]
+    refused = run(app, SIGNED_IN)
+    assert (refused.status, refused.body) == (429, {"error": "Daily token limit reached; retry tomorrow"})
+    to_midnight = 86_400 - int(time.time()) % 86_400
+    assert to_midnight - 5 <= int(refused.headers["Retry-After"]) <= to_midnight
+    assert refused.metrics()["DailyQuotaRejections"] == [1.0]
+    assert "QuotaRejections" not in refused.metrics()
+    assert run(app, other).status == 200
+    assert len(standin.requests) == 3
+
+
 def test_a_failing_quota_table_fails_closed_with_503(
     load_app: Loader, run, stack, secret_name, standin
 ) -> None:
@@ -313,7 +332,7 @@ def test_fail_open_issues_the_token_and_counts_the_failure(load_app: Loader, run
 
 def test_the_quota_off_needs_no_table(load_app: Loader, run, stack, secret_name) -> None:
     stack.put_api_key(secret_name, STANDIN_API_KEY)
-    app = load_app(TOKENS_PER_USER_PER_MINUTE="0", QUOTA_TABLE_NAME="")
+    app = load_app(TOKENS_PER_USER_PER_MINUTE="0", TOKENS_PER_USER_PER_DAY="0", QUOTA_TABLE_NAME="")
     assert {run(app, SIGNED_IN).status for _ in range(12)} == {200}
 
 

@@ -8,6 +8,7 @@ from config import (
     DEFAULT_SECRET_CACHE_TTL_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     DEFAULT_TOKEN_URL,
+    DEFAULT_TOKENS_PER_USER_PER_DAY,
     DEFAULT_TOKENS_PER_USER_PER_MINUTE,
     ConfigError,
     Settings,
@@ -27,6 +28,7 @@ def test_defaults() -> None:
     assert settings.secret_cache_ttl_seconds == DEFAULT_SECRET_CACHE_TTL_SECONDS
     assert settings.required_group is None
     assert settings.tokens_per_user_per_minute == DEFAULT_TOKENS_PER_USER_PER_MINUTE == 10
+    assert settings.tokens_per_user_per_day == DEFAULT_TOKENS_PER_USER_PER_DAY == 200
     assert settings.quota_table_name == "gradium-token-quota"
     assert settings.quota_fail_open is False
     assert settings.allowed_origin is None
@@ -42,6 +44,7 @@ def test_every_setting_is_read() -> None:
             "SECRET_CACHE_TTL_SECONDS": "60",
             "REQUIRED_GROUP": " voice-users ",
             "TOKENS_PER_USER_PER_MINUTE": "3",
+            "TOKENS_PER_USER_PER_DAY": "50",
             "QUOTA_FAIL_OPEN": "true",
             "ALLOWED_ORIGIN": "https://app.example.com",
             "TRACING_ENABLED": "1",
@@ -52,16 +55,28 @@ def test_every_setting_is_read() -> None:
     assert settings.secret_cache_ttl_seconds == 60
     assert settings.required_group == "voice-users"
     assert settings.tokens_per_user_per_minute == 3
+    assert settings.tokens_per_user_per_day == 50
     assert settings.quota_fail_open is True
     assert settings.allowed_origin == "https://app.example.com"
     assert settings.tracing_enabled is True
 
 
-def test_a_quota_needs_its_table_and_zero_turns_it_off() -> None:
+@pytest.mark.parametrize(
+    "limits",
+    [{}, {"TOKENS_PER_USER_PER_MINUTE": "0"}, {"TOKENS_PER_USER_PER_DAY": "0"}],
+    ids=["both limits", "daily cap only", "minute limit only"],
+)
+def test_a_quota_needs_its_table(limits: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match="QUOTA_TABLE_NAME"):
-        Settings.from_env({"GRADIUM_API_KEY_SECRET_ID": "s"})
-    settings = Settings.from_env({"GRADIUM_API_KEY_SECRET_ID": "s", "TOKENS_PER_USER_PER_MINUTE": "0"})
-    assert (settings.tokens_per_user_per_minute, settings.quota_table_name) == (0, None)
+        Settings.from_env({"GRADIUM_API_KEY_SECRET_ID": "s"} | limits)
+
+
+def test_both_limits_zero_turn_the_quota_off() -> None:
+    settings = Settings.from_env(
+        {"GRADIUM_API_KEY_SECRET_ID": "s", "TOKENS_PER_USER_PER_MINUTE": "0", "TOKENS_PER_USER_PER_DAY": "0"}
+    )
+    assert (settings.tokens_per_user_per_minute, settings.tokens_per_user_per_day) == (0, 0)
+    assert settings.quota_table_name is None
 
 
 @pytest.mark.parametrize(
@@ -126,6 +141,8 @@ def test_other_token_urls_are_refused(url: str) -> None:
         ("SECRET_CACHE_TTL_SECONDS", "86400"),
         ("TOKENS_PER_USER_PER_MINUTE", "-1"),
         ("TOKENS_PER_USER_PER_MINUTE", "2.5"),
+        ("TOKENS_PER_USER_PER_DAY", "-1"),
+        ("TOKENS_PER_USER_PER_DAY", "1e7"),
         ("QUOTA_FAIL_OPEN", "maybe"),
         ("TRACING_ENABLED", "on"),
     ],

@@ -1,8 +1,10 @@
-"""TokenQuota with real boto3 against moto DynamoDB: limits, windows, isolation, failures, races."""
+"""TokenQuota with real boto3 against moto DynamoDB: both limits, windows, isolation, item size, races."""
 
 from __future__ import annotations
 
+import math
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,10 +14,12 @@ from moto import mock_aws
 
 from local.stack import create_quota_table, moto_server
 
-from errors import QuotaExceeded, QuotaUnavailable
-from quota import DYNAMODB_CONFIG, WINDOW_SECONDS, TokenQuota
+from errors import DailyQuotaExceeded, QuotaExceeded, QuotaUnavailable
+from quota import DAY_SECONDS, DYNAMODB_CONFIG, MINUTE_SECONDS, STALE_MINUTES_REMOVED, TokenQuota
 
 TABLE = "token-quota"
+MIDNIGHT = 1_800_057_600  # a UTC midnight: 2027-01-15T00:00:00Z
+SUB = "3f2c9a4e-8d1b-4c7a-9e5f-0a1b2c3d4e5f"  # a Cognito sub is a UUID
 
 
 class Clock:
@@ -34,28 +38,33 @@ def dynamodb() -> Iterator[Any]:
         yield client
 
 
-def test_allows_the_limit_then_refuses_with_the_seconds_to_the_next_window(dynamodb: Any) -> None:
-    clock = Clock(1_800_000_015.2)  # 15.2 s into a window
-    quota = TokenQuota(TABLE, 3, dynamodb, clock)
+def the_item(dynamodb: Any, sub: str, now: float) -> dict[str, Any]:
+    return dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"{sub}#{int(now) // DAY_SECONDS}"}})["Item"]
+
+
+def test_allows_the_minute_limit_then_refuses_with_the_seconds_to_the_next_minute(dynamodb: Any) -> None:
+    clock = Clock(MIDNIGHT + 600 + 15.2)  # 15.2 s into a minute
+    quota = TokenQuota(TABLE, 3, 0, dynamodb, clock)
     for _ in range(3):
         quota.consume("user-a")
     with pytest.raises(QuotaExceeded) as refused:
         quota.consume("user-a")
+    assert type(refused.value) is QuotaExceeded
     assert refused.value.status == 429
     assert refused.value.headers() == {"Retry-After": "45"}
 
 
 def test_other_users_are_unaffected(dynamodb: Any) -> None:
-    quota = TokenQuota(TABLE, 1, dynamodb, Clock(1_800_000_000))
+    quota = TokenQuota(TABLE, 1, 1, dynamodb, Clock(MIDNIGHT + 3600))
     quota.consume("user-a")
     with pytest.raises(QuotaExceeded):
         quota.consume("user-a")
     quota.consume("user-b")
 
 
-def test_a_new_window_starts_a_new_count(dynamodb: Any) -> None:
-    clock = Clock(1_800_000_059.9)
-    quota = TokenQuota(TABLE, 1, dynamodb, clock)
+def test_a_new_minute_starts_a_new_minute_count(dynamodb: Any) -> None:
+    clock = Clock(MIDNIGHT + 59.9)
+    quota = TokenQuota(TABLE, 1, 0, dynamodb, clock)
     quota.consume("user-a")
     with pytest.raises(QuotaExceeded) as refused:
         quota.consume("user-a")
@@ -64,20 +73,95 @@ def test_a_new_window_starts_a_new_count(dynamodb: Any) -> None:
     quota.consume("user-a")
 
 
-def test_one_item_per_user_and_window_with_a_ttl(dynamodb: Any) -> None:
-    now = 1_800_000_030
-    quota = TokenQuota(TABLE, 5, dynamodb, Clock(now))
+def test_the_daily_cap_refuses_until_the_next_utc_day(dynamodb: Any) -> None:
+    clock = Clock(MIDNIGHT + DAY_SECONDS - 90.5)  # 23:58:29.5
+    quota = TokenQuota(TABLE, 0, 2, dynamodb, clock)
+    quota.consume("user-a")
+    clock.now += 60  # another minute: the daily cap counts across minutes
+    quota.consume("user-a")
+    with pytest.raises(DailyQuotaExceeded) as refused:
+        quota.consume("user-a")
+    assert refused.value.status == 429
+    assert refused.value.headers() == {"Retry-After": "31"}  # to midnight, rounded up
+    assert refused.value.public_message == "Daily token limit reached; retry tomorrow"
+    assert refused.value.metric == "DailyQuotaRejections"
+    clock.now = MIDNIGHT + DAY_SECONDS  # 00:00:00 of the next day
+    quota.consume("user-a")
+
+
+def test_both_limits_at_once_the_one_that_bites_sets_the_wait(dynamodb: Any) -> None:
+    clock = Clock(MIDNIGHT + 7200 + 40)
+    quota = TokenQuota(TABLE, 2, 3, dynamodb, clock)
+    quota.consume("user-a")
+    quota.consume("user-a")
+    with pytest.raises(QuotaExceeded) as minute_refusal:
+        quota.consume("user-a")
+    assert type(minute_refusal.value) is QuotaExceeded  # the minute limit: 20 s to wait, not a day
+    assert minute_refusal.value.retry_after == 20
+    clock.now += 20
+    quota.consume("user-a")  # the third of the day
+    with pytest.raises(DailyQuotaExceeded) as day_refusal:
+        quota.consume("user-a")  # the minute would allow it; the day does not
+    assert day_refusal.value.retry_after == DAY_SECONDS - 7260
+    # A refused request is not counted against either limit.
+    item = the_item(dynamodb, "user-a", clock.now)
+    assert item["tokens"] == {"N": "3"}
+
+
+def test_one_item_per_user_and_day_with_a_ttl(dynamodb: Any) -> None:
+    now = MIDNIGHT + 30
+    quota = TokenQuota(TABLE, 5, 10, dynamodb, Clock(now))
     quota.consume("user-a")
     quota.consume("user-a")
     [item] = dynamodb.scan(TableName=TABLE)["Items"]
-    window = now // WINDOW_SECONDS
-    assert item["pk"] == {"S": f"user-a#{window}"}
+    assert item["pk"] == {"S": f"user-a#{MIDNIGHT // DAY_SECONDS}"}
     assert item["tokens"] == {"N": "2"}
-    assert item["expires_at"] == {"N": str((window + 2) * WINDOW_SECONDS)}
+    assert item["m0"] == {"N": "2"}
+    assert item["expires_at"] == {"N": str(MIDNIGHT + DAY_SECONDS + MINUTE_SECONDS)}
+
+
+def test_recent_minute_counters_are_removed_by_the_next_update(dynamodb: Any) -> None:
+    clock = Clock(MIDNIGHT + 600)  # minute 10
+    quota = TokenQuota(TABLE, 5, 100, dynamodb, clock)
+    quota.consume("user-a")
+    clock.now += STALE_MINUTES_REMOVED * MINUTE_SECONDS  # minute 25: minute 10 is within reach
+    quota.consume("user-a")
+    minutes = {name for name in the_item(dynamodb, "user-a", clock.now) if name.startswith("m")}
+    assert minutes == {f"m{10 + STALE_MINUTES_REMOVED}"}
+
+
+def dynamodb_item_bytes(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB bills it: names plus values; a number takes 1 byte per 2 significant
+    digits plus 1 (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html)."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        if "S" in value:
+            size += len(value["S"].encode())
+        else:
+            digits = value["N"].lstrip("-").replace(".", "").strip("0") or "0"
+            size += math.ceil(len(digits) / 2) + 1
+    return size
+
+
+def test_the_item_stays_under_one_write_unit_whatever_the_limits(dynamodb: Any) -> None:
+    """The worst a day can do: a request every STALE_MINUTES_REMOVED + 1 minutes leaves every counter
+    stale. With each counter and the day's count at their largest values, the item is still under 1 KB,
+    so every request costs one write request unit, as the per-minute quota alone did."""
+    clock = Clock(MIDNIGHT)
+    quota = TokenQuota(TABLE, 10_000, 1_000_000, dynamodb, clock)
+    while clock.now < MIDNIGHT + DAY_SECONDS:
+        quota.consume(SUB)
+        clock.now += (STALE_MINUTES_REMOVED + 1) * MINUTE_SECONDS
+    item = the_item(dynamodb, SUB, MIDNIGHT)
+    counters = [name for name in item if name.startswith("m")]
+    assert len(counters) == math.ceil(1440 / (STALE_MINUTES_REMOVED + 1))
+    worst = item | {name: {"N": "9999"} for name in counters} | {"tokens": {"N": "999999"}}
+    assert dynamodb_item_bytes(worst) < 1024
 
 
 def test_a_failing_table_is_reported_as_unavailable(dynamodb: Any) -> None:
-    quota = TokenQuota("no-such-table", 5, dynamodb)
+    quota = TokenQuota("no-such-table", 5, 200, dynamodb)
     with pytest.raises(QuotaUnavailable) as failure:
         quota.consume("user-a")
     assert failure.value.status == 503
@@ -89,24 +173,44 @@ def test_an_unreachable_dynamodb_is_reported_as_unavailable() -> None:
         "dynamodb", region_name="us-east-1", endpoint_url="http://127.0.0.1:9", config=DYNAMODB_CONFIG
     )
     with pytest.raises(QuotaUnavailable, match="EndpointConnectionError"):
-        TokenQuota(TABLE, 5, client).consume("user-a")
+        TokenQuota(TABLE, 5, 200, client).consume("user-a")
 
 
-def test_two_callers_racing_for_the_last_slot_exactly_one_wins() -> None:
+def test_a_quota_needs_a_limit() -> None:
+    with pytest.raises(ValueError, match="limit"):
+        TokenQuota(TABLE, 0, 0, object())
+
+
+@pytest.mark.parametrize(
+    ("per_minute", "per_day", "refusal"),
+    [(5, 0, QuotaExceeded), (0, 5, DailyQuotaExceeded), (5, 5, DailyQuotaExceeded)],
+    ids=["minute limit", "daily cap", "both at once"],
+)
+def test_two_callers_racing_for_the_last_slot_exactly_one_wins(
+    per_minute: int, per_day: int, refusal: type[QuotaExceeded]
+) -> None:
     """Two threads with their own clients race over HTTP for the last slot; exactly one gets it.
 
     A quota that read the count and then wrote it back would let both in: both would read 4.
     """
+    now = MIDNIGHT + 3600 + 10
+    sub = f"user-{uuid.uuid4().hex[:8]}"  # the in-process moto server keeps its tables between tests
     with moto_server(threaded=False) as (url, _):
         dynamodb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=url)
         create_quota_table(dynamodb, TABLE)
-        clock = Clock(1_800_000_010)
-        setup = TokenQuota(TABLE, 5, dynamodb, clock)
+        clock = Clock(now)
+        setup = TokenQuota(TABLE, per_minute, per_day, dynamodb, clock)
         for _ in range(4):
-            setup.consume("user-a")  # one slot left
+            setup.consume(sub)  # one slot left
 
         contenders = [
-            TokenQuota(TABLE, 5, boto3.client("dynamodb", region_name="us-east-1", endpoint_url=url), clock)
+            TokenQuota(
+                TABLE,
+                per_minute,
+                per_day,
+                boto3.client("dynamodb", region_name="us-east-1", endpoint_url=url),
+                clock,
+            )
             for _ in range(2)
         ]
         start = threading.Barrier(2)
@@ -115,16 +219,16 @@ def test_two_callers_racing_for_the_last_slot_exactly_one_wins() -> None:
         def race(quota: TokenQuota) -> None:
             start.wait()
             try:
-                quota.consume("user-a")
+                quota.consume(sub)
                 outcomes.append("won")
-            except QuotaExceeded:
-                outcomes.append("refused")
+            except QuotaExceeded as exc:
+                outcomes.append(type(exc).__name__)
 
         threads = [threading.Thread(target=race, args=(q,)) for q in contenders]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(10)
-        item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"user-a#{1_800_000_010 // 60}"}})
-    assert sorted(outcomes) == ["refused", "won"]
-    assert item["Item"]["tokens"] == {"N": "5"}
+        item = the_item(dynamodb, sub, now)
+    assert sorted(outcomes) == sorted(["won", refusal.__name__])
+    assert item["tokens"] == {"N": "5"}
