@@ -7,7 +7,8 @@ VENV := .venv
 VENV_LAMBDA := .venv-lambda
 VENV_CHECKOV := .venv-checkov
 BIN := $(VENV)/bin
-EVENT ?= events/signed_in.json
+FUNCTION ?= TokenFunction
+EVENT ?=
 
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
@@ -58,10 +59,10 @@ $(NODE_MODULES)/.installed: tests/clients/package-lock.json
 
 build: $(LOCAL_TOOLS) ## sam build into .aws-sam/build, then compile it as Lambda cannot (see README)
 	$(BIN)/sam build
-	$(BIN)/python -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build/TokenFunction .aws-sam/build/DependenciesLayer .aws-sam/build/TracingLayer
+	$(BIN)/python -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build/TokenFunction .aws-sam/build/CreditsMonitorFunction .aws-sam/build/DependenciesLayer .aws-sam/build/TracingLayer
 
-invoke: build ## Run EVENT (default events/signed_in.json) through the built function under the Lambda emulator
-	$(BIN)/python -m local.invoke --event $(EVENT)
+invoke: build ## Run EVENT through the built FUNCTION (default TokenFunction, or CreditsMonitorFunction) under the Lambda emulator
+	$(BIN)/python -m local.invoke --function $(FUNCTION) $(if $(EVENT),--event $(EVENT))
 
 PORT ?= 3000
 HOST ?= 127.0.0.1
@@ -86,10 +87,10 @@ test: lint build venv ## Lint, build, then unit, integration (built function und
 	$(BIN)/pytest
 
 bench: build ## Cold start, warm latency, memory and cost of the built function against a floor handler
-	PYTHONPATH=functions/token $(BIN)/python -m tests.bench.bench
+	PYTHONPATH=functions/broker $(BIN)/python -m tests.bench.bench
 
 chaos: build ## The built function while Secrets Manager, Gradium and DynamoDB misbehave, and a 5,000-call soak
-	PYTHONPATH=functions/token $(BIN)/python -m tests.chaos.chaos
+	PYTHONPATH=functions/broker $(BIN)/python -m tests.chaos.chaos
 
 smoke: $(VENV)/.installed ## With STACK=name: smoke-test that deployed stack (SMOKE_FLAGS="--create-user --delete-user"); else its tests against `make serve`'s local API
 	@if [ -n "$(STACK)" ]; then \

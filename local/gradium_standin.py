@@ -1,8 +1,9 @@
 """A local HTTP server that speaks Gradium's documented token contract, for tests and `make invoke`.
 
-`GET /api/api-keys/token` with a known `x-api-key` answers 200 `{"token", "expires_at"}`; an unknown
-key answers 401. Tests queue scripted replies (errors, delays, redirects, odd bodies) ahead of that
-default and read back every request and how many TCP connections carried them.
+`GET /api/api-keys/token` with a known `x-api-key` answers 200 `{"token", "expires_at"}`, and
+`GET /api/usages/credits` the balance in `credits`; an unknown key answers 401. Tests queue scripted
+replies (errors, delays, redirects, odd bodies) ahead of that default and read back every request and
+how many TCP connections carried them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from http.server import BaseHTTPRequestHandler
 from local.loopback_server import LoopbackHTTPServer
 
 TOKEN_PATH = "/api/api-keys/token"
+CREDITS_PATH = "/api/usages/credits"
 TOKEN_LIFETIME = timedelta(seconds=300)
 
 
@@ -56,6 +58,14 @@ class GradiumStandIn(LoopbackHTTPServer):
         self.script: deque[Reply] = deque()
         self.requests: list[SeenRequest] = []
         self.issued_tokens: list[str] = []
+        # The fields as Gradium's docs name them; tests swap in the published client's spelling.
+        self.credits: dict[str, object] = {
+            "remaining_credits": 84_250,
+            "allocated_credits": 100_000,
+            "billing_period": "monthly",
+            "next_rollover_date": "2026-12-01",
+            "plan_name": "Pro",
+        }
         self._connections = 0
         self._lock = threading.Lock()
         super().__init__(self._handler_class(), port)
@@ -73,12 +83,14 @@ class GradiumStandIn(LoopbackHTTPServer):
         """Answer the next requests with these replies, in order, before the default behaviour."""
         self.script.extend(replies)
 
-    def _next_reply(self, api_key: str | None) -> Reply:
+    def _next_reply(self, path: str, api_key: str | None) -> Reply:
         with self._lock:
             if self.script:
                 return self.script.popleft()
         if api_key not in self.api_keys:
             return Reply(401, {"detail": "Invalid API key"})
+        if path == CREDITS_PATH:
+            return Reply(200, dict(self.credits))
         token = "gtk_" + secrets.token_urlsafe(24)
         with self._lock:
             self.issued_tokens.append(token)
@@ -102,10 +114,10 @@ class GradiumStandIn(LoopbackHTTPServer):
                 standin.requests.append(
                     SeenRequest("GET", self.path, dict(self.headers.items()), self.connection_number)
                 )
-                if self.path != TOKEN_PATH:
+                if self.path not in (TOKEN_PATH, CREDITS_PATH):
                     self._send(Reply(404, {"detail": "Not Found"}))
                     return
-                self._send(standin._next_reply(self.headers.get("x-api-key")))
+                self._send(standin._next_reply(self.path, self.headers.get("x-api-key")))
 
             def _send(self, reply: Reply) -> None:
                 if reply.delay:

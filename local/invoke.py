@@ -1,4 +1,4 @@
-"""`make invoke`: run an event through the built function under the Lambda emulator, without Docker.
+"""`make invoke`: run an event through a built function under the Lambda emulator, without Docker.
 
 Secrets Manager is a moto server holding the API key; Gradium is the local stand-in, or the real
 service when GRADIUM_API_KEY is set in the environment. Prints the function's response, then the
@@ -15,36 +15,50 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from local.lambda_emulator import LambdaEmulator
-from local.stack import EVENTS_DIR, STANDIN_API_KEY, local_stack
+from samcli.yamlhelper import yaml_parse
+
+from local.lambda_emulator import LambdaEmulator, function_code
+from local.stack import EVENTS_DIR, REPO, STANDIN_API_KEY, local_stack
+
+# Each function's default event; `--event` (make's EVENT) picks another.
+DEFAULT_EVENTS = {
+    "TokenFunction": EVENTS_DIR / "signed_in.json",
+    "CreditsMonitorFunction": EVENTS_DIR / "credits_monitor" / "scheduled.json",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--event", type=Path, default=EVENTS_DIR / "signed_in.json", help="event file")
+    parser.add_argument("--function", choices=sorted(DEFAULT_EVENTS), default="TokenFunction")
+    parser.add_argument("--event", type=Path, help="event file (default: the function's own)")
     parser.add_argument("--warm", type=int, default=20, help="warm invocations to time after the first")
     args = parser.parse_args(argv)
+    event_path = args.event or DEFAULT_EVENTS[args.function]
+    handler = yaml_parse((REPO / "template.yaml").read_text())["Resources"][args.function]["Properties"][
+        "Handler"
+    ]
 
     real_key = os.environ.get("GRADIUM_API_KEY", "").strip()
-    event = json.loads(args.event.read_text())
+    event = json.loads(event_path.read_text())
     with local_stack(with_standin=not real_key) as stack:
         overrides = {"GRADIUM_TOKEN_URL": "https://api.gradium.ai/api/api-keys/token"} if real_key else {}
-        env = stack.provision(real_key or STANDIN_API_KEY, overrides)
+        overrides["AWS_LAMBDA_FUNCTION_NAME"] = args.function
+        env = stack.provision(real_key or STANDIN_API_KEY, overrides, args.function)
         gradium = "api.gradium.ai (GRADIUM_API_KEY is set)" if real_key else "the local stand-in"
-        print(f"Invoking the built TokenFunction with {args.event.name}; Gradium is {gradium}.\n")
-        with LambdaEmulator(env) as emulator:
+        print(f"Invoking the built {args.function} with {event_path.name}; Gradium is {gradium}.\n")
+        with LambdaEmulator(env, function_code(args.function), handler) as emulator:
             cold = emulator.invoke(event)
             print(json.dumps(cold.response, indent=2))
-            if not 200 <= cold.response.get("statusCode", 500) < 300:
+            if not _succeeded(cold.response):
                 print("\nThe function's log lines:\n" + _function_lines(emulator.logs()))
             warm_calls = [emulator.invoke(event) for _ in range(args.warm)]
             init_ms = emulator.init_duration_ms()
     print(f"\ncold start: {cold.elapsed_ms:.0f} ms (init {init_ms or 0:.0f} ms)")
     by_status: dict[object, list[float]] = defaultdict(list)
     for call in warm_calls:
-        by_status[call.response.get("statusCode", "Lambda error")].append(call.elapsed_ms)
+        by_status[_status(call.response)].append(call.elapsed_ms)
     for status, times in sorted(by_status.items(), key=lambda item: str(item[0])):
         print(
             f"warm {status}: p50 {statistics.median(times):.1f} ms, max {max(times):.1f} ms"
@@ -52,7 +66,25 @@ def main(argv: list[str] | None = None) -> int:
         )
     if 429 in by_status:
         print("(429: the per-user quota, TOKENS_PER_USER_PER_MINUTE in events/env.json, at work)")
-    return 0 if 200 <= cold.response.get("statusCode", 500) < 500 else 1
+    return _exit_code(cold.response)
+
+
+def _status(response: dict) -> object:
+    """An API answer's statusCode, the monitor's "ok"/"failed", or "Lambda error"."""
+    return response.get("statusCode") or response.get("status") or "Lambda error"
+
+
+def _succeeded(response: dict) -> bool:
+    status = _status(response)
+    return status == "ok" or (isinstance(status, int) and 200 <= status < 300)
+
+
+def _exit_code(response: dict) -> int:
+    """0 when the function answered as designed (a 2xx to 4xx, the monitor's "ok"), 1 otherwise."""
+    status = _status(response)
+    if isinstance(status, int):
+        return 0 if 200 <= status < 500 else 1
+    return 0 if status == "ok" else 1
 
 
 def _function_lines(logs: str) -> str:

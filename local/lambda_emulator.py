@@ -37,7 +37,14 @@ LAMBDA_ENV = {
     # /var/task is read-only in Lambda: nothing the function imports is compiled to a kept .pyc.
     "PYTHONDONTWRITEBYTECODE": "1",
 }
-FUNCTION_CODE = (BUILD_DIR / "TokenFunction", BUILD_DIR / "DependenciesLayer" / "python")
+
+
+def function_code(logical_id: str) -> tuple[Path, Path]:
+    """A built function's directory (/var/task) and its layer's python/ dir (/opt/python)."""
+    return BUILD_DIR / logical_id, BUILD_DIR / "DependenciesLayer" / "python"
+
+
+FUNCTION_CODE = function_code("TokenFunction")
 
 
 @dataclass(frozen=True)

@@ -83,19 +83,24 @@ class LocalStack:
     def create_quota_table(self, name: str) -> None:
         create_quota_table(self.dynamodb, name)
 
-    def provision(self, api_key: str | None, overrides: dict[str, str] | None = None) -> dict[str, str]:
-        """function_env(overrides), with the secret it names holding `api_key` (unless None) and the
-        quota table it names (if any) created."""
-        env = self.function_env(overrides)
+    def provision(
+        self, api_key: str | None, overrides: dict[str, str] | None = None, function: str = "TokenFunction"
+    ) -> dict[str, str]:
+        """function_env(overrides, function), with the secret it names holding `api_key` (unless None)
+        and the quota table it names (if any) created."""
+        env = self.function_env(overrides, function)
         if api_key is not None:
             self.put_api_key(env["GRADIUM_API_KEY_SECRET_ID"], api_key)
         if env.get("QUOTA_TABLE_NAME"):
             self.create_quota_table(env["QUOTA_TABLE_NAME"])
         return env
 
-    def function_env(self, overrides: dict[str, str] | None = None) -> dict[str, str]:
-        """The template's variables overlaid with events/env.json's, pointed at this stack's ports."""
-        env = function_env_from_template() | function_env_from_env_json()
+    def function_env(
+        self, overrides: dict[str, str] | None = None, function: str = "TokenFunction"
+    ) -> dict[str, str]:
+        """The template's variables of `function` overlaid with events/env.json's, pointed at this
+        stack's ports."""
+        env = function_env_from_template(function) | function_env_from_env_json(function)
         env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = self.moto_url
         env["AWS_ENDPOINT_URL_DYNAMODB"] = self.moto_url
         if self.standin is not None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import copy
 import json
-import logging
 import re
 import subprocess
 import sys
@@ -13,11 +11,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from samcli.yamlhelper import yaml_parse
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
+
+from tests.template.translation import SOURCE, of_type, translate
 
 import config
 from api_key import SECRETS_MANAGER_CONFIG
@@ -25,29 +21,8 @@ from quota import DYNAMODB_CONFIG
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-SOURCE = yaml_parse((REPO / "template.yaml").read_text())
 POOL_ARN = "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbC123xyz"
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gradium/api-key-AbCdEf"
-
-
-def translate(**parameters: str) -> dict[str, Any]:
-    """What CloudFormation's SAM transform makes of the template, for the given parameter values."""
-    template = copy.deepcopy(SOURCE)
-    for resource in template["Resources"].values():
-        props = resource.get("Properties", {})
-        for uri in ("CodeUri", "ContentUri"):  # `sam package` would upload these
-            if isinstance(props.get(uri), str):
-                props[uri] = f"s3://bucket/{props[uri]}"
-    defaults = {name: spec.get("Default") for name, spec in template["Parameters"].items()}
-    logging.getLogger("samtranslator").setLevel(logging.ERROR)
-    session = boto3.session.Session(region_name="eu-west-1")
-    return Translator(managed_policy_map={}, sam_parser=Parser(), boto_session=session).translate(
-        sam_template=template, parameter_values={**defaults, **parameters, "AWS::Region": "eu-west-1"}
-    )
-
-
-def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
 
 
 def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
@@ -238,7 +213,7 @@ def test_the_function(translated: dict[str, Any]) -> None:
     assert function["Handler"] == "app.handler"
     assert function["Timeout"] < 29  # API Gateway's integration timeout
     assert function["LoggingConfig"]["LogGroup"] == {"Ref": "TokenFunctionLogGroup"}
-    assert SOURCE["Resources"]["TokenFunction"]["Properties"]["CodeUri"] == "functions/token/"
+    assert SOURCE["Resources"]["TokenFunction"]["Properties"]["CodeUri"] == "functions/broker/"
     assert function["Layers"][0]["Ref"].startswith("DependenciesLayer")
 
 
@@ -327,6 +302,8 @@ def test_alarms_notify_the_topic(translated: dict[str, Any]) -> None:
         "metric math",
         "CircuitOpened",
         "SecretRefreshFailures",
+        "GradiumCreditsRemaining",
+        "CreditsCheckFailures",
     }
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
@@ -345,8 +322,96 @@ def test_the_dashboard(translated: dict[str, Any]) -> None:
     body = translated["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
     shown = json.dumps(widgets)
-    for metric in ("TokensIssued", "UpstreamLatency", "UpstreamErrorsByKind", "QuotaRejections"):
+    for metric in (
+        "TokensIssued",
+        "UpstreamLatency",
+        "UpstreamErrorsByKind",
+        "QuotaRejections",
+        "DailyQuotaRejections",
+        "GradiumCreditsRemaining",
+    ):
         assert metric in shown
+
+
+MONITOR_PARTS = {
+    "CreditsMonitorFunction": "AWS::Lambda::Function",
+    "CreditsMonitorFunctionCreditsCheck": "AWS::Scheduler::Schedule",
+    "CreditsMonitorFunctionCreditsCheckRole": "AWS::IAM::Role",  # lets the scheduler invoke the function
+    "CreditsMonitorRole": "AWS::IAM::Role",
+    "CreditsMonitorLogGroup": "AWS::Logs::LogGroup",
+    "CreditsLowAlarm": "AWS::CloudWatch::Alarm",
+    "CreditsCheckFailingAlarm": "AWS::CloudWatch::Alarm",
+}
+
+
+def test_the_credits_monitor_exists_only_with_a_threshold(translated: dict[str, Any]) -> None:
+    assert SOURCE["Parameters"]["CreditsAlarmThreshold"]["Default"] == 0
+    assert SOURCE["Conditions"]["CreditsMonitorEnabled"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "CreditsAlarmThreshold"}, 0]}]
+    }
+    resources = translated["Resources"]
+    monitor = {name: r for name, r in resources.items() if r.get("Condition") == "CreditsMonitorEnabled"}
+    assert {name: r["Type"] for name, r in monitor.items()} == MONITOR_PARTS
+    # Nothing else mentions the monitor, so a threshold of 0 leaves nothing of it behind.
+    others = {name: r for name, r in resources.items() if name not in monitor and name != "Dashboard"}
+    assert "CreditsMonitor" not in json.dumps(others)
+    assert translated["Outputs"]["CreditsMonitorFunctionName"]["Condition"] == "CreditsMonitorEnabled"
+
+
+def test_the_credits_check_runs_on_its_schedule_with_the_event_of_make_invoke(
+    translated: dict[str, Any],
+) -> None:
+    schedule = translated["Resources"]["CreditsMonitorFunctionCreditsCheck"]["Properties"]
+    assert schedule["ScheduleExpression"] == {"Ref": "CreditsCheckSchedule"}
+    assert SOURCE["Parameters"]["CreditsCheckSchedule"]["Default"] == "rate(1 hour)"
+    assert schedule["Target"]["Arn"] == {"Fn::GetAtt": ["CreditsMonitorFunction", "Arn"]}
+    assert schedule["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 0
+    event = json.loads((REPO / "events" / "credits_monitor" / "scheduled.json").read_text())
+    assert json.loads(schedule["Target"]["Input"]) == event
+    pattern = SOURCE["Parameters"]["CreditsCheckSchedule"]["AllowedPattern"]
+    for expression, valid in {"rate(1 hour)": True, "cron(0 * * * ? *)": True, "hourly": False}.items():
+        assert bool(re.fullmatch(pattern, expression)) is valid
+
+
+def test_the_credits_monitor_reads_the_one_secret_and_nothing_else(translated: dict[str, Any]) -> None:
+    function = translated["Resources"]["CreditsMonitorFunction"]["Properties"]
+    assert function["Handler"] == "credits_monitor.handler"
+    assert SOURCE["Resources"]["CreditsMonitorFunction"]["Properties"]["CodeUri"] == "functions/broker/"
+    assert function["Role"] == {"Fn::GetAtt": ["CreditsMonitorRole", "Arn"]}
+    assert function["LoggingConfig"]["LogGroup"] == {"Ref": "CreditsMonitorLogGroup"}
+    variables = function["Environment"]["Variables"]
+    token_variables = translated["Resources"]["TokenFunction"]["Properties"]["Environment"]["Variables"]
+    for name in ("GRADIUM_API_KEY_SECRET_ID", "GRADIUM_TOKEN_URL", "GRADIUM_TIMEOUT_SECONDS"):
+        assert variables[name] == token_variables[name]  # the same secret, host and budget
+    role = translated["Resources"]["CreditsMonitorRole"]
+    assert "ManagedPolicyArns" not in role["Properties"]
+    by_action = {json.dumps(s["Action"]): s for s in statements(role)}
+    assert set(by_action) == {
+        '"secretsmanager:GetSecretValue"',
+        '["logs:CreateLogStream", "logs:PutLogEvents"]',
+        '"kms:Decrypt"',
+    }
+    assert by_action['"secretsmanager:GetSecretValue"']["Resource"] == {
+        "Fn::If": ["CreateSecret", {"Ref": "GradiumApiKeySecret"}, {"Ref": "ExistingSecretArn"}]
+    }
+    assert by_action['["logs:CreateLogStream", "logs:PutLogEvents"]']["Resource"] == {
+        "Fn::GetAtt": ["CreditsMonitorLogGroup", "Arn"]
+    }
+    assert "*" not in json.dumps([(s["Action"], s["Resource"]) for s in statements(role)])
+
+
+def test_the_credits_alarm_watches_what_the_monitor_publishes(translated: dict[str, Any]) -> None:
+    alarm = translated["Resources"]["CreditsLowAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("GradiumTokenBroker", "GradiumCreditsRemaining")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        {"Ref": "CreditsAlarmThreshold"},
+        "LessThanThreshold",
+    )
+    # The monitor's EMF namespace and dimension come from Globals, as the token function's do.
+    variables = SOURCE["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == alarm["Namespace"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
 
 
 def test_tracing_is_opt_in(translated: dict[str, Any]) -> None:

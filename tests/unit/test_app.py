@@ -25,19 +25,12 @@ import pytest
 
 from local.gradium_standin import GradiumStandIn, Reply
 from local.stack import STANDIN_API_KEY, LocalStack
+from tests.unit.harness import FakeContext, emitted_metrics, json_records
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-FUNCTION_DIR = Path(__file__).resolve().parents[2] / "functions" / "token"
+FUNCTION_DIR = Path(__file__).resolve().parents[2] / "functions" / "broker"
 SIGNED_IN = json.loads((EVENTS / "signed_in.json").read_text())
 JWT = SIGNED_IN["headers"]["Authorization"]
-
-
-@dataclass
-class FakeContext:
-    function_name: str = "TokenFunction"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:TokenFunction"
-    aws_request_id: str = "5f0c3c1e-0000-4000-8000-000000000001"
 
 
 @dataclass
@@ -48,14 +41,10 @@ class Outcome:
     output: str  # everything the function printed: logs and EMF metrics
 
     def records(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.output.splitlines() if line.startswith("{")]
+        return json_records(self.output)
 
     def metrics(self) -> dict[str, Any]:
-        merged: dict[str, Any] = {}
-        for record in self.records():
-            if "_aws" in record:
-                merged.update(record)
-        return merged
+        return emitted_metrics(self.output)
 
 
 Loader = Callable[..., ModuleType]

@@ -261,3 +261,55 @@ def test_an_oversized_answer_is_refused(standin: GradiumStandIn) -> None:
 def test_an_oversized_error_body_still_counts_as_the_status(standin: GradiumStandIn) -> None:
     standin.queue(Reply(503, b"<html>" + b"x" * (MAX_BODY_BYTES * 2)))
     assert GradiumClient(standin.token_url).mint_token(KEY, deadline()).attempts == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "remaining", "allocated"),
+    [
+        ({"remaining_credits": 8425, "allocated_credits": 10000, "plan_name": "Pro"}, 8425.0, 10000.0),
+        ({"remaining": 12.5, "allocated": 500}, 12.5, 500.0),
+        ({"remaining_credits": 0}, 0.0, None),
+        # An unusable value in one spelling falls back to the other.
+        ({"remaining_credits": "n/a", "remaining": 7}, 7.0, None),
+    ],
+    ids=["documented fields", "the published client's fields", "no allocation", "mixed"],
+)
+def test_reads_the_balance_in_either_spelling(
+    standin: GradiumStandIn, body: dict, remaining: float, allocated: float | None
+) -> None:
+    standin.queue(Reply(200, body))
+    credits = GradiumClient(standin.token_url).get_credits(KEY, deadline())
+    assert (credits.remaining, credits.allocated) == (remaining, allocated)
+    [request] = standin.requests
+    assert (request.path, request.headers["x-api-key"]) == ("/api/usages/credits", KEY)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"remaining_credits": true}',
+        b'{"remaining_credits": -1}',
+        b'{"remaining_credits": NaN}',
+        b'{"remaining_credits": 1e999}',
+        b'{"remaining_credits": ' + b"9" * 400 + b"}",
+        b'{"remaining_credits": "100"}',
+        b'{"credits": 100}',
+        b"[100]",
+        b"not json",
+    ],
+)
+def test_a_balance_that_is_not_a_plain_amount_is_refused(standin: GradiumStandIn, body: bytes) -> None:
+    standin.queue(Reply(200, body))
+    with pytest.raises(UpstreamError) as failure:
+        GradiumClient(standin.token_url).get_credits(KEY, deadline())
+    assert failure.value.kind == "bad_body"
+
+
+def test_the_balance_call_retries_and_keeps_its_deadline(standin: GradiumStandIn) -> None:
+    standin.queue(Reply(503, b"down"), Reply(200, {"remaining_credits": 3}))
+    assert GradiumClient(standin.token_url).get_credits(KEY, deadline()).remaining == 3.0
+    standin.queue(Reply(200, {"remaining_credits": 3}, delay=2))
+    started = time.monotonic()
+    with pytest.raises(UpstreamTimeout):
+        GradiumClient(standin.token_url).get_credits(KEY, deadline(0.5))
+    assert time.monotonic() - started < 1.5

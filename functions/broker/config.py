@@ -1,4 +1,5 @@
-"""Settings of the token function: read from the environment and validated once per cold start.
+"""Settings of the token function and the credits monitor, read from the environment and validated once
+per cold start.
 
 Every setting and its default lives here and nowhere else; the README's configuration table and
 the template's parameter descriptions document the same defaults.
@@ -63,9 +64,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Build settings from environment variables, raising ConfigError on any invalid value."""
-        secret_id = environ.get("GRADIUM_API_KEY_SECRET_ID", "").strip()
-        if not secret_id:
-            raise ConfigError("GRADIUM_API_KEY_SECRET_ID is required")
+        secret_id = _secret_id(environ)
         per_minute = _whole_number(
             environ,
             "TOKENS_PER_USER_PER_MINUTE",
@@ -85,10 +84,8 @@ class Settings:
             raise ConfigError("QUOTA_TABLE_NAME is required while either per-user token limit is above 0")
         return cls(
             secret_id=secret_id,
-            token_url=_token_url(environ.get("GRADIUM_TOKEN_URL", "").strip() or DEFAULT_TOKEN_URL),
-            timeout_seconds=_number(
-                environ, "GRADIUM_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS, 0.1, MAX_TIMEOUT_SECONDS
-            ),
+            token_url=_token_url(environ),
+            timeout_seconds=_timeout_seconds(environ),
             secret_cache_ttl_seconds=int(
                 _number(
                     environ,
@@ -127,6 +124,35 @@ class Settings:
             allowed_origin=_origin(environ.get("ALLOWED_ORIGIN", "").strip()),
             tracing_enabled=_flag(environ, "TRACING_ENABLED"),
         )
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """Validated configuration of the credits monitor: the token function's secret, host and budget."""
+
+    secret_id: str
+    token_url: str  # the balance is read from this URL's host (gradium_client.CREDITS_PATH)
+    timeout_seconds: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> MonitorSettings:
+        """Build settings from environment variables, raising ConfigError on any invalid value."""
+        return cls(
+            secret_id=_secret_id(environ),
+            token_url=_token_url(environ),
+            timeout_seconds=_timeout_seconds(environ),
+        )
+
+
+def _secret_id(environ: Mapping[str, str]) -> str:
+    secret_id = environ.get("GRADIUM_API_KEY_SECRET_ID", "").strip()
+    if not secret_id:
+        raise ConfigError("GRADIUM_API_KEY_SECRET_ID is required")
+    return secret_id
+
+
+def _timeout_seconds(environ: Mapping[str, str]) -> float:
+    return _number(environ, "GRADIUM_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS, 0.1, MAX_TIMEOUT_SECONDS)
 
 
 def _flag(environ: Mapping[str, str], name: str) -> bool:
@@ -172,12 +198,13 @@ def _whole_number(environ: Mapping[str, str], name: str, default: int, low: int,
     return int(value)
 
 
-def _token_url(url: str) -> str:
-    """Accept https anywhere, plain http only for loopback (local stand-ins and tests).
+def _token_url(environ: Mapping[str, str]) -> str:
+    """GRADIUM_TOKEN_URL: https anywhere, plain http only for loopback (local stand-ins and tests).
 
     Checked with urllib3's own parser, the one the Gradium client builds its connection with, so a
     URL accepted here cannot fail there (a port above 65535, a port that is not a number).
     """
+    url = environ.get("GRADIUM_TOKEN_URL", "").strip() or DEFAULT_TOKEN_URL
     try:
         parts = parse_url(url)
     except LocationParseError:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from log_safety import pin_sdk_loggers, unexpected_fields
 
 from api_key import SECRETS_MANAGER_CONFIG, ApiKeySource
 from caller import Caller, caller_from_event, require_group
@@ -33,11 +33,7 @@ from token_broker import TokenBroker
 logger = Logger()
 metrics = Metrics()
 
-# Lambda's own log-level switch (AWS_LAMBDA_LOG_LEVEL=DEBUG with the JSON log format) sets the root
-# logger, and at DEBUG botocore logs every response body: GetSecretValue's holds the API key. The
-# SDK and HTTP loggers never go below INFO, whatever the function's or the runtime's level.
-for _name in ("boto3", "botocore", "s3transfer", "urllib3"):
-    logging.getLogger(_name).setLevel(max(logging.INFO, logging.getLogger(_name).level))
+pin_sdk_loggers()  # before any client exists: botocore at DEBUG would log the secret's value
 
 RESPONSE_HEADERS = {
     "Content-Type": "application/json",
@@ -65,7 +61,7 @@ def _build() -> Service | None:
         logger.error("Configuration refused", extra={"reason": str(exc)})
     except Exception as exc:
         # Not the exception's text, which may quote a setting's value: its class and where it arose.
-        logger.error("Start-up failed", extra=_unexpected(exc))
+        logger.error("Start-up failed", extra=unexpected_fields(exc))
     return None
 
 
@@ -153,7 +149,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     except Exception as exc:
         # A bug must still answer JSON, and the runtime must not print the exception's text (which
         # may hold the key) to the logs and the error payload.
-        logger.error("Unexpected failure", extra=_unexpected(exc))
+        logger.error("Unexpected failure", extra=unexpected_fields(exc))
         metrics.add_metric(name="UnexpectedErrors", unit=MetricUnit.Count, value=1)
         return _response(500, {"error": BrokerError.public_message})
 
@@ -174,15 +170,6 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     for key, value in audit.items():
         metrics.add_metadata(key=key, value=value)
     return response
-
-
-def _unexpected(exc: BaseException) -> dict[str, str]:
-    """Log fields of an unexpected exception: its class and the code location, never its text."""
-    import traceback  # only on this rare path: it costs a few milliseconds of cold start
-
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "unknown"
-    return {"error": type(exc).__name__, "where": where}
 
 
 def _enforce_quota(service: Service, caller: Caller) -> None:

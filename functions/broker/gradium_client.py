@@ -1,4 +1,4 @@
-"""Client for Gradium's token endpoint: one pooled connection, one deadline per exchange, safe retries.
+"""Client for Gradium's token and credits endpoints: one pooled connection, one deadline, safe retries.
 
 The pool is bound to the configured host, redirects are never followed and the API key is sent
 only on requests this pool makes, so the key cannot reach any other host. Every failure, whatever
@@ -8,6 +8,7 @@ raised it, becomes a typed UpstreamError that carries no exception text (which c
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import socket
@@ -25,6 +26,8 @@ from urllib3.util import parse_url
 
 from errors import UpstreamError, UpstreamRateLimited, UpstreamRejectedKey, UpstreamTimeout
 
+# The balance lives on the token endpoint's host; the key goes to that host and no other.
+CREDITS_PATH = "/api/usages/credits"
 MAX_ATTEMPTS = 3
 MAX_BODY_BYTES = 16 * 1024  # a token answer is a few hundred bytes
 MAX_TOKEN_CHARS = 4096
@@ -43,6 +46,14 @@ MAX_RATE_LIMIT_WAIT_SECONDS = 600
 _ASCII_DIGITS = re.compile(r"[0-9]{1,10}")
 # RFC 3339 in UTC, as Gradium documents it: 2026-05-23T12:00:00Z, fractions and +00:00 allowed.
 _RFC3339_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|\+00:00)")
+
+
+@dataclass(frozen=True)
+class Credits:
+    """The account's Gradium balance; `allocated` is None when Gradium does not say."""
+
+    remaining: float
+    allocated: float | None
 
 
 @dataclass(frozen=True)
@@ -133,12 +144,12 @@ class _Watchdog:
 
 
 class GradiumClient:
-    """Mints Gradium tokens over one kept-alive connection that outlives invocations."""
+    """Calls Gradium over one kept-alive connection that outlives invocations."""
 
     def __init__(self, token_url: str) -> None:
         """`token_url` must have passed config's validation (the same parser is used here)."""
         url = parse_url(token_url)
-        self._path = url.path or "/"
+        self._token_path = url.path or "/"
         self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
         self._watchdog = _Watchdog(self._sockets)
         pool = _HTTPSPool if url.scheme == "https" else _HTTPPool
@@ -152,11 +163,21 @@ class GradiumClient:
         Raises UpstreamRejectedKey on 401/403, UpstreamRateLimited on 429, UpstreamTimeout when the
         budget runs out and UpstreamError for every other failure.
         """
+        body, attempts = self._get(self._token_path, api_key, deadline)
+        return _parse_token(body, attempts)
+
+    def get_credits(self, api_key: str, deadline: float) -> Credits:
+        """The account's balance (GET /api/usages/credits), with the same retries, deadline and errors."""
+        body, _ = self._get(CREDITS_PATH, api_key, deadline)
+        return _parse_credits(body)
+
+    def _get(self, path: str, api_key: str, deadline: float) -> tuple[bytes, int]:
+        """The body of a 2xx answer to GET `path` and the attempts it took."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                status, body, retry_after = self._exchange(api_key, deadline)
+                status, body, retry_after = self._exchange(path, api_key, deadline)
             except UpstreamTimeout:
                 raise
             except UpstreamError as exc:
@@ -165,7 +186,7 @@ class GradiumClient:
                 self._sleep_before_retry(attempt, None, deadline, exc)
                 continue
             if 200 <= status < 300:
-                return _parse_token(body, attempt)
+                return body, attempt
             if status in (401, 403):
                 raise UpstreamRejectedKey(status)
             if status == 429:
@@ -176,7 +197,7 @@ class GradiumClient:
                 raise failure
             self._sleep_before_retry(attempt, retry_after, deadline, failure)
 
-    def _exchange(self, api_key: str, deadline: float) -> tuple[int, bytes, float | None]:
+    def _exchange(self, path: str, api_key: str, deadline: float) -> tuple[int, bytes, float | None]:
         """One request and its whole answer within min(deadline, now + MAX_ATTEMPT_SECONDS)."""
         now = time.monotonic()
         if deadline - now <= 0:
@@ -187,7 +208,7 @@ class GradiumClient:
         try:
             response = self._pool.urlopen(
                 "GET",
-                self._path,
+                path,
                 headers={"x-api-key": api_key, "accept": "application/json"},
                 redirect=False,
                 retries=False,
@@ -281,6 +302,36 @@ def _parse_token(body: bytes, attempts: int) -> MintedToken:
     if not isinstance(expires_at, str) or not _is_rfc3339_utc(expires_at):
         raise UpstreamError("bad_body", "answer has no RFC 3339 UTC expires_at")
     return MintedToken(token=token, expires_at=expires_at, attempts=attempts)
+
+
+def _parse_credits(body: bytes) -> Credits:
+    """The docs name the fields `remaining_credits`/`allocated_credits`, the published client
+    `remaining`/`allocated`: either is taken, and only as a finite, non-negative JSON number."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        raise UpstreamError("bad_body", "answer is not JSON") from None
+    if not isinstance(payload, dict):
+        raise UpstreamError("bad_body", "answer is not a JSON object")
+    remaining = _amount(payload, "remaining_credits", "remaining")
+    if remaining is None:
+        raise UpstreamError("bad_body", "answer has no usable remaining credits")
+    return Credits(remaining=remaining, allocated=_amount(payload, "allocated_credits", "allocated"))
+
+
+def _amount(payload: dict[str, Any], *names: str) -> float | None:
+    for name in names:
+        value = payload.get(name)
+        # bool is an int in Python, and JSON's true is no amount of credits.
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        try:
+            amount = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            continue
+        if math.isfinite(amount) and amount >= 0:
+            return amount
+    return None
 
 
 def _is_token(value: str) -> bool:
