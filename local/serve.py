@@ -89,6 +89,20 @@ class LocalApi:
         )
         return answer["AuthenticationResult"]
 
+    def add_user(self, username: str, groups: tuple[str, ...] = ()) -> str:
+        """Another user of the local pool (password LOCAL_PASSWORD), in `groups`; returns a fresh ID token."""
+        idp = moto_client(self.stack.moto_url, "cognito-idp")
+        pool = self.info["user_pool_id"]
+        idp.admin_create_user(UserPoolId=pool, Username=username, MessageAction="SUPPRESS")
+        idp.admin_set_user_password(
+            UserPoolId=pool, Username=username, Password=LOCAL_PASSWORD, Permanent=True
+        )
+        for group in groups:
+            with contextlib.suppress(idp.exceptions.GroupExistsException):
+                idp.create_group(UserPoolId=pool, GroupName=group)
+            idp.admin_add_user_to_group(UserPoolId=pool, Username=username, GroupName=group)
+        return self.id_token(username)
+
 
 @contextlib.contextmanager
 def local_api(

@@ -1,81 +1,79 @@
-"""The TypeScript client in docs/clients.md, compiled with tsc and run by Node's test runner.
+"""clients/typescript/gradium-client.ts, compiled with tsc and run by Node's test runner.
 
-The code block in the guide is the code under test: the guide cannot drift from what works. The broker
-is the local API (`make serve`: the template's endpoint, its Cognito authorizer and the built function)
-with a real ID token from moto's Cognito; Gradium's TTS socket is the stand-in of tests/smoke/standins.py,
-speaking for the tokens the local Gradium stand-in mints.
+The broker is the local API (`make serve`: the template's endpoint, its Cognito authorizer and the built
+function) with real ID tokens from moto's Cognito; Gradium's token endpoint is the local stand-in and its
+speech sockets are tests/smoke/standins.py, which accept only the tokens that stand-in minted. Each test
+sets the stand-ins up for one scenario of client.test.mjs and checks what the servers saw.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from local.gradium_standin import GradiumStandIn, Reply
 from local.serve import LocalApi, local_api
-from tests.smoke.standins import TtsStandIn
+from tests.smoke.standins import SpeechStandIn
 
 HERE = Path(__file__).resolve().parent
-GUIDE = HERE.parents[1] / "docs" / "clients.md"
+CLIENT = HERE.parents[1] / "clients" / "typescript" / "gradium-client.ts"
 TSC = HERE / "node_modules" / ".bin" / "tsc"
 NODE = shutil.which("node") or "node"  # Node 20+: its WebSocket global needs --experimental-websocket
+REQUIRED_GROUP = "voice-users"
+
+
+def compile_typescript(out_dir: Path, *sources: Path) -> None:
+    """tsc --strict for browsers (ES2022 modules, DOM types): what a web app's bundler would accept."""
+    assert TSC.exists(), "run `make venv` first: it installs tests/clients' TypeScript compiler with npm ci"
+    flags = ["--strict", "--target", "ES2022", "--module", "ES2022", "--lib", "ES2022,DOM"]
+    subprocess.run([TSC, *flags, "--outDir", out_dir, *sources], check=True)
 
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    assert TSC.exists(), "run `make venv` first: it installs tests/clients' TypeScript compiler with npm ci"
-    [source] = re.findall(r"```typescript\n(.*?)```", GUIDE.read_text(), re.DOTALL)
     build = tmp_path_factory.mktemp("client")
-    (build / "gradium-tts.ts").write_text(source)
-    subprocess.run(
-        [
-            TSC,
-            "--strict",
-            "--target",
-            "ES2022",
-            "--module",
-            "ES2022",
-            "--lib",
-            "ES2022,DOM",
-            "--outDir",
-            build,
-            build / "gradium-tts.ts",
-        ],
-        check=True,
-    )
-    return build / "gradium-tts.js"
+    compile_typescript(build, CLIENT)
+    return build / "gradium-client.js"
+
+
+@dataclass
+class Servers:
+    api: LocalApi
+    gradium: GradiumStandIn
+    speech: SpeechStandIn
 
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[LocalApi]:
-    with local_api() as running:
+    # With a required group, so that a user outside it shows the 403 (the local user is in it).
+    with local_api({"RequiredGroup": REQUIRED_GROUP}) as running:
         yield running
 
 
 @pytest.fixture
-def standins(api: LocalApi) -> Iterator[tuple[LocalApi, GradiumStandIn, TtsStandIn]]:
+def servers(api: LocalApi) -> Iterator[Servers]:
     gradium = api.stack.standin
     assert gradium is not None
     gradium.issued_tokens.clear()
-    tts = TtsStandIn(gradium.issued_tokens).start()  # a token Gradium did not mint opens no session
+    speech = SpeechStandIn(gradium.issued_tokens).start()  # a token Gradium did not mint opens no session
     try:
-        yield api, gradium, tts
+        yield Servers(api, gradium, speech)
     finally:
-        tts.stop()
+        speech.stop()
 
 
-def run_node(compiled: Path, api: LocalApi, tts: TtsStandIn, scenario: str) -> None:
+def run_node(compiled: Path, servers: Servers, scenario: str, id_token: str | None = None) -> None:
     env = os.environ | {
         "CLIENT_MODULE": compiled.as_uri(),
-        "TOKEN_URL": api.token_url,
-        "TTS_URL": tts.url,
-        "ID_TOKEN": api.id_token(),
+        "TOKEN_URL": servers.api.token_url,
+        "SPEECH_URL": servers.speech.base_url,
+        "ID_TOKEN": id_token or servers.api.id_token(),
     }
     result = subprocess.run(
         [
@@ -83,7 +81,7 @@ def run_node(compiled: Path, api: LocalApi, tts: TtsStandIn, scenario: str) -> N
             "--experimental-websocket",
             "--test",
             f"--test-name-pattern=^{scenario}:",
-            HERE / "tts_client.test.mjs",
+            HERE / "client.test.mjs",
         ],
         env=env,
         capture_output=True,
@@ -95,30 +93,73 @@ def run_node(compiled: Path, api: LocalApi, tts: TtsStandIn, scenario: str) -> N
     assert "# pass 1" in result.stdout, result.stdout
 
 
-def test_speak(compiled: Path, standins) -> None:
-    api, gradium, tts = standins
-    run_node(compiled, api, tts, "speak")
-    assert len(gradium.issued_tokens) == 1
-    assert tts.used_tokens == set(gradium.issued_tokens)
+def test_speak(compiled: Path, servers: Servers) -> None:
+    run_node(compiled, servers, "speak")
+    assert len(servers.gradium.issued_tokens) == 1
+    assert servers.speech.used_tokens == set(servers.gradium.issued_tokens)
 
 
-def test_a_refused_token_is_replaced_by_a_fresh_one(compiled: Path, standins) -> None:
-    api, gradium, tts = standins
+def test_a_refused_token_is_replaced_by_a_fresh_one(compiled: Path, servers: Servers) -> None:
     # The first token is one the socket refuses, as a used or expired one.
-    gradium.queue(Reply(200, {"token": "gtk_already_used", "expires_at": "2026-11-25T12:00:00Z"}))
-    run_node(compiled, api, tts, "reconnect")
-    assert len(gradium.issued_tokens) == 1
-    assert tts.used_tokens == set(gradium.issued_tokens)
+    servers.gradium.queue(Reply(200, {"token": "gtk_already_used", "expires_at": "2026-11-25T12:00:00Z"}))
+    run_node(compiled, servers, "reconnect")
+    assert len(servers.gradium.issued_tokens) == 1
+    assert servers.speech.used_tokens == set(servers.gradium.issued_tokens)
 
 
-def test_a_throttled_client_waits_for_retry_after(compiled: Path, standins) -> None:
-    api, gradium, tts = standins
-    gradium.queue(Reply(429, b"slow down", {"Retry-After": "1"}))  # passed on by the broker
-    run_node(compiled, api, tts, "throttled")
-    assert len(gradium.issued_tokens) == 1
+def test_a_throttled_client_waits_for_retry_after(compiled: Path, servers: Servers) -> None:
+    servers.gradium.queue(Reply(429, b"slow down", {"Retry-After": "2"}))  # passed on by the broker
+    run_node(compiled, servers, "throttled")
+    assert len(servers.gradium.issued_tokens) == 1
 
 
-def test_no_token_for_a_signed_out_user(compiled: Path, standins) -> None:
-    api, gradium, tts = standins
-    run_node(compiled, api, tts, "signed out")
-    assert gradium.issued_tokens == []
+def test_a_long_retry_after_is_handed_to_the_app(compiled: Path, servers: Servers) -> None:
+    servers.gradium.queue(Reply(429, b"slow down", {"Retry-After": "600"}))
+    run_node(compiled, servers, "long wait")
+    assert servers.gradium.issued_tokens == []
+
+
+def test_a_broker_5xx_is_retried(compiled: Path, servers: Servers) -> None:
+    # The broker tries Gradium three times per request: three 503s make one 502 for the client.
+    servers.gradium.queue(*[Reply(503, b"down")] * 3)
+    run_node(compiled, servers, "server error")
+    assert len(servers.gradium.issued_tokens) == 1
+
+
+def test_no_token_for_a_signed_out_user(compiled: Path, servers: Servers) -> None:
+    run_node(compiled, servers, "signed out")
+    run_node(compiled, servers, "refused sign-in")
+    assert servers.gradium.issued_tokens == []
+
+
+def test_a_user_outside_the_required_group_is_not_allowed(compiled: Path, servers: Servers) -> None:
+    outsider = servers.api.add_user("outsider@example.com", ("beta",))
+    run_node(compiled, servers, "not allowed", id_token=outsider)
+    assert servers.gradium.issued_tokens == []
+
+
+def test_a_drop_mid_stream_is_not_spoken_twice(compiled: Path, servers: Servers) -> None:
+    servers.speech.misbehave("drop_after_audio")
+    run_node(compiled, servers, "mid-stream")
+    assert len(servers.gradium.issued_tokens) == 1  # no second session
+
+
+def test_a_session_that_never_gets_ready_times_out(compiled: Path, servers: Servers) -> None:
+    servers.speech.misbehave("no_ready")
+    run_node(compiled, servers, "no ready")
+
+
+def test_a_gradium_error_is_reported_with_its_message(compiled: Path, servers: Servers) -> None:
+    servers.speech.misbehave("error_1011")
+    run_node(compiled, servers, "gradium error")
+    assert len(servers.gradium.issued_tokens) == 1  # not retried
+
+
+def test_asr(compiled: Path, servers: Servers) -> None:
+    run_node(compiled, servers, "asr")
+    assert servers.speech.received_audio_bytes == 25 * 3200
+    assert servers.speech.used_tokens == set(servers.gradium.issued_tokens)
+
+
+def test_pcm_conversions(compiled: Path, servers: Servers) -> None:
+    run_node(compiled, servers, "pcm")

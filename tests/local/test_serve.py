@@ -8,7 +8,6 @@ must not even run.
 from __future__ import annotations
 
 import base64
-import contextlib
 import gzip
 import json
 import os
@@ -51,19 +50,6 @@ def call(
             return answer.status, dict(answer.headers), answer.read()
     except urllib.error.HTTPError as refused:
         return refused.code, dict(refused.headers), refused.read()
-
-
-def add_user(api: LocalApi, username: str, groups: tuple[str, ...] = ()) -> str:
-    """A second user of the local pool, in `groups`; returns a fresh ID token of it."""
-    idp = moto_client(api.stack.moto_url, "cognito-idp")
-    pool = api.info["user_pool_id"]
-    idp.admin_create_user(UserPoolId=pool, Username=username, MessageAction="SUPPRESS")
-    idp.admin_set_user_password(UserPoolId=pool, Username=username, Password=LOCAL_PASSWORD, Permanent=True)
-    for group in groups:
-        with contextlib.suppress(idp.exceptions.GroupExistsException):
-            idp.create_group(UserPoolId=pool, GroupName=group)
-        idp.admin_add_user_to_group(UserPoolId=pool, Username=username, GroupName=group)
-    return api.id_token(username)
 
 
 def moto_signing_key() -> RSAKey:
@@ -176,7 +162,7 @@ def test_unknown_routes_and_methods_are_the_gateways_403(api: LocalApi, method: 
 
 
 def test_the_quota_429_has_a_retry_after_a_browser_may_read(api: LocalApi) -> None:
-    token = add_user(api, "quota@example.com")
+    token = api.add_user("quota@example.com")
     answers = [call(api.token_url, headers={"Authorization": token}) for _ in range(11)]
     assert [status for status, _, _ in answers] == [200] * 10 + [429]
     headers = answers[-1][1]
@@ -195,10 +181,10 @@ def test_the_http_overhead_over_a_direct_invocation_is_small() -> None:
 def test_a_required_group_lets_a_member_of_two_groups_in() -> None:
     with local_api({"RequiredGroup": "voice"}) as api:
         assert call(api.token_url, headers={"Authorization": api.id_token()})[0] == 200  # set up for it
-        member = add_user(api, "two@example.com", ("beta", "voice"))
+        member = api.add_user("two@example.com", ("beta", "voice"))
         assert sorted(claims_of(member)["cognito:groups"]) == ["beta", "voice"]
         assert call(api.token_url, headers={"Authorization": member})[0] == 200
-        outsider = add_user(api, "none@example.com", ("beta",))
+        outsider = api.add_user("none@example.com", ("beta",))
         status, _, body = call(api.token_url, headers={"Authorization": outsider})
         assert (status, json.loads(body)) == (403, {"error": "Forbidden"})
 

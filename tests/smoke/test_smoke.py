@@ -17,7 +17,7 @@ import pytest
 from local.gradium_standin import GradiumStandIn, Reply
 from local.serve import LocalApi, local_api
 from tests.smoke import smoke
-from tests.smoke.standins import TtsStandIn
+from tests.smoke.standins import SpeechStandIn
 
 PASSWORD = "Existing-User-Passw0rd"
 
@@ -28,7 +28,7 @@ class World:
     cloudformation: Any
     api: LocalApi
     gradium: GradiumStandIn
-    tts: TtsStandIn
+    tts: SpeechStandIn
 
     @property
     def pool_id(self) -> str:
@@ -62,7 +62,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     with local_api() as api:
         assert api.stack.standin is not None
         monkeypatch.setenv("AWS_ENDPOINT_URL", api.stack.moto_url)
-        tts = TtsStandIn(api.stack.standin.issued_tokens).start()  # what the broker got from "Gradium"
+        tts = SpeechStandIn(api.stack.standin.issued_tokens).start()  # what the broker got from "Gradium"
         try:
             yield World(
                 boto3.client("cognito-idp", region_name="us-east-1"),
