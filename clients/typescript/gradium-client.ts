@@ -19,6 +19,8 @@ export interface BrokerConfig {
   readyTimeoutMs?: number;
   /** How long an open session may stay silent before it fails. */
   idleTimeoutMs?: number;
+  /** Hears of each wait before a token request is retried, e.g. to show "retrying in 2 s". */
+  onWait?: (seconds: number, reason: "rate_limited" | "server_error" | "network") => void;
 }
 
 export const GRADIUM_SPEECH_URL = "wss://api.gradium.ai/api/speech";
@@ -88,6 +90,11 @@ export interface GradiumToken {
 const sleep = (ms: number) => new Promise<void>((wake) => setTimeout(wake, ms));
 const backoffMs = (attempt: number) => Math.random() * 250 * 2 ** attempt; // full jitter
 
+function wait(config: BrokerConfig, ms: number, reason: "rate_limited" | "server_error" | "network") {
+  config.onWait?.(ms / 1000, reason);
+  return sleep(ms);
+}
+
 /** A brand-new single-use token from the broker. Never cache, reuse or log it. */
 export async function fetchToken(config: BrokerConfig): Promise<GradiumToken> {
   const attempts = config.tokenAttempts ?? DEFAULTS.tokenAttempts;
@@ -105,7 +112,7 @@ export async function fetchToken(config: BrokerConfig): Promise<GradiumToken> {
     } catch {
       // A network failure (offline, DNS, CORS refused): worth a retry like a 5xx.
       if (attempt >= attempts) throw new BrokerUnavailable(null);
-      await sleep(backoffMs(attempt));
+      await wait(config, backoffMs(attempt), "network");
       continue;
     }
     if (response.ok) {
@@ -119,11 +126,11 @@ export async function fetchToken(config: BrokerConfig): Promise<GradiumToken> {
       const header = response.headers.get("Retry-After");
       const seconds = header && /^\d+$/.test(header.trim()) ? Number(header) : 1;
       if (seconds > maxWait || attempt >= attempts) throw new RateLimited(seconds);
-      await sleep(seconds * 1000);
+      await wait(config, seconds * 1000, "rate_limited");
       continue;
     }
     if (response.status >= 500 && attempt < attempts) {
-      await sleep(backoffMs(attempt));
+      await wait(config, backoffMs(attempt), "server_error");
       continue;
     }
     throw new BrokerUnavailable(response.status);
@@ -358,7 +365,7 @@ export async function transcribe(
 }
 
 /** Gradium's 16-bit PCM as the Web Audio API's float samples (-1..1). */
-export function pcm16ToFloat32(bytes: Uint8Array): Float32Array {
+export function pcm16ToFloat32(bytes: Uint8Array): Float32Array<ArrayBuffer> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength - (bytes.byteLength % 2));
   const samples = new Float32Array(view.byteLength / 2);
   for (let i = 0; i < samples.length; i++) samples[i] = view.getInt16(i * 2, true) / 32768;
@@ -366,7 +373,7 @@ export function pcm16ToFloat32(bytes: Uint8Array): Float32Array {
 }
 
 /** Web Audio float samples (-1..1) as the 16-bit PCM Gradium's ASR expects. */
-export function float32ToPcm16(samples: Float32Array): Uint8Array {
+export function float32ToPcm16(samples: Float32Array): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(samples.length * 2);
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < samples.length; i++) {

@@ -1,0 +1,94 @@
+// The browser demo: Cognito sign-in (USER_PASSWORD_AUTH, as the local pool of `make serve` allows; an app
+// would use Amplify's SRP sign-in), a token from the broker, a TTS session played with the Web Audio API.
+// Its settings come from the query string, in the keys `make serve` writes to .aws-sam/local-api.json.
+import { pcm16ToFloat32, speak } from "../gradium-client.js";
+
+const settings = new URLSearchParams(location.search);
+const setting = (name: string): string => settings.get(name) ?? "";
+const SAMPLE_RATE = 48_000; // Gradium's "pcm": 48 kHz, 16-bit signed little-endian mono
+const element = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const status = element<HTMLDivElement>("status");
+
+function log(line: string): void {
+  const item = document.createElement("li");
+  item.textContent = line;
+  element<HTMLOListElement>("events").append(item);
+}
+
+function show(state: string, text: string, data: Record<string, string> = {}): void {
+  status.dataset.state = state;
+  Object.assign(status.dataset, data);
+  status.textContent = text;
+}
+
+/** InitiateAuth against the pool's Cognito endpoint (moto's, for `make serve`). */
+async function signIn(username: string, password: string): Promise<string> {
+  const endpoint = setting("cognito_endpoint") || `https://cognito-idp.${setting("region")}.amazonaws.com/`;
+  const response = await fetch(endpoint, {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/x-amz-json-1.1",
+      "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
+    },
+    body: JSON.stringify({
+      AuthFlow: "USER_PASSWORD_AUTH",
+      ClientId: setting("app_client_id"),
+      AuthParameters: { USERNAME: username, PASSWORD: password },
+    }),
+  });
+  if (!response.ok) throw new Error(`sign-in refused (${response.status})`);
+  return (await response.json()).AuthenticationResult.IdToken as string;
+}
+
+async function run(): Promise<void> {
+  // Created in the click handler: browsers start audio only after a user gesture.
+  const audio = new AudioContext({ sampleRate: SAMPLE_RATE });
+  let playAt = audio.currentTime;
+  let chunks = 0;
+  let samples = 0;
+  let peak = 0;
+  let waited = 0;
+  show("signing-in", "Signing in…");
+  const idToken = await signIn(element<HTMLInputElement>("username").value, element<HTMLInputElement>("password").value);
+  log("signed in");
+  show("speaking", "Getting a token and speaking…");
+  const started = performance.now();
+  const config = {
+    tokenUrl: setting("token_url"),
+    speechUrl: setting("speech_url") || undefined,
+    getIdToken: async () => idToken,
+    onWait: (seconds: number, reason: string) => {
+      waited += seconds;
+      log(`broker said wait (${reason}): ${seconds} s`);
+    },
+  };
+  await speak(config, element<HTMLInputElement>("text").value, { voiceId: "YTpq7expH9539ERJ" }, (pcm) => {
+    const floats = pcm16ToFloat32(pcm);
+    const buffer = audio.createBuffer(1, floats.length, SAMPLE_RATE);
+    buffer.copyToChannel(floats, 0);
+    const source = audio.createBufferSource();
+    source.buffer = buffer;
+    source.connect(audio.destination);
+    playAt = Math.max(playAt, audio.currentTime);
+    source.start(playAt); // chunks play back to back, in order
+    playAt += buffer.duration;
+    chunks += 1;
+    samples += floats.length;
+    peak = floats.reduce((high, sample) => Math.max(high, Math.abs(sample)), peak);
+  });
+  const millis = Math.round(performance.now() - started);
+  log(`spoke: ${chunks} chunks, ${samples} samples in ${millis} ms`);
+  show("done", `Done: ${chunks} audio chunks, ${(samples / SAMPLE_RATE).toFixed(2)} s of audio queued for playback.`, {
+    chunks: String(chunks),
+    samples: String(samples),
+    peak: peak.toFixed(6),
+    waited: String(waited),
+  });
+}
+
+element<HTMLButtonElement>("speak").addEventListener("click", () => {
+  run().catch((error: Error) => {
+    log(`failed: ${error.name}: ${error.message}`);
+    show("failed", `Failed: ${error.name}`, { error: error.constructor.name });
+  });
+});
