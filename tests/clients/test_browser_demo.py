@@ -95,7 +95,8 @@ def test_the_demo_signs_in_waits_out_a_429_and_plays_the_audio(demo_site: str) -
     samples_per_chunk = len(AUDIO_CHUNK) // 2
     assert page["status"]["chunks"] == "3"
     assert page["status"]["samples"] == str(3 * samples_per_chunk)
-    assert float(page["status"]["peak"]) == pytest.approx(256 / 32768, abs=1e-6)  # the stand-in's 0x0100 samples
+    # The stand-in's samples are all 0x0100: 256 / 32768 once decoded.
+    assert float(page["status"]["peak"]) == pytest.approx(256 / 32768, abs=1e-6)
     assert page["errors"] == []
     assert len(gradium.issued_tokens) == 1 and speech.used_tokens == set(gradium.issued_tokens)
     assert (ARTIFACTS / "browser-demo.png").stat().st_size > 10_000
