@@ -9,6 +9,7 @@ sets the stand-ins up for one scenario of client.test.mjs and checks what the se
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -163,3 +164,14 @@ def test_asr(compiled: Path, servers: Servers) -> None:
 
 def test_pcm_conversions(compiled: Path, servers: Servers) -> None:
     run_node(compiled, servers, "pcm")
+
+
+def test_the_guides_behaviour_table_names_tests_that_exist() -> None:
+    """docs/clients.md maps each behaviour of the Swift and Kotlin clients to the test proving it here."""
+    guide = (HERE.parents[1] / "docs" / "clients.md").read_text()
+    table = [line for line in guide.splitlines() if line.startswith("| ") and "`test_" in line]
+    named = {name for line in table for name in re.findall(r"`(test_\w+?)(?:\.py)?`", line)}
+    assert len(table) >= 10 and len(named) >= 10
+    sources = "\n".join(path.read_text() for path in HERE.glob("test_*.py"))
+    for name in named:
+        assert f"def {name}(" in sources or (HERE / f"{name}.py").exists(), name

@@ -467,6 +467,41 @@ def test_outputs(translated: dict[str, Any]) -> None:
     assert outputs["TokenUrl"]["Value"]["Fn::Sub"].endswith("/${StageName}/gradium-token")
 
 
+def test_the_amplify_outputs_describe_the_stacks_pool_client_and_token_url(
+    translated: dict[str, Any],
+) -> None:
+    output = translated["Outputs"]["AmplifyOutputs"]
+    assert output["Condition"] == "CreateUserPool"  # a brought-in pool has its own app client
+    template = output["Value"]["Fn::Sub"]
+    values = {
+        "AWS::Region": "eu-west-1",
+        "UserPool": "eu-west-1_AbC123xyz",
+        "UserPoolAppClient": "4abc123def456ghi789jkl0mno",
+        "TokenApi": "a1b2c3d4e5",
+        "AWS::URLSuffix": "amazonaws.com",
+        "StageName": "v1",
+    }
+    config = json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], template))
+    assert config["auth"] == config["auth"] | {
+        "aws_region": "eu-west-1",
+        "user_pool_id": "eu-west-1_AbC123xyz",
+        "user_pool_client_id": "4abc123def456ghi789jkl0mno",
+    }
+    token_url = translated["Outputs"]["TokenUrl"]["Value"]["Fn::Sub"]
+    assert config["custom"]["gradium_token_url"] == re.sub(
+        r"\$\{([^}]+)\}", lambda m: values[m.group(1)], token_url
+    )
+    # The password rules an Amplify sign-up form shows are the pool's own.
+    policy = translated["Resources"]["UserPool"]["Properties"]["Policies"]["PasswordPolicy"]
+    assert config["auth"]["password_policy"] == {
+        "min_length": policy["MinimumLength"],
+        "require_lowercase": policy["RequireLowercase"],
+        "require_uppercase": policy["RequireUppercase"],
+        "require_numbers": policy["RequireNumbers"],
+        "require_symbols": policy["RequireSymbols"],
+    }
+
+
 @pytest.mark.parametrize("environment", ["default", "prod"])
 def test_samconfig_deploys_without_extra_flags(environment: str) -> None:
     samconfig = tomllib.loads((REPO / "samconfig.toml").read_text())[environment]
