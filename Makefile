@@ -10,8 +10,13 @@ BIN := $(VENV)/bin
 FUNCTION ?= TokenFunction
 EVENT ?=
 
+# The samconfig.toml environment of deploy, smoke, logs, config and put-key: default (dev) or prod. Their
+# stack and region come from there; no region is forced here (local targets use moto's own).
+ENV ?=
+DEPLOY_ENV = $(or $(ENV),default)
+OPS := PYTHONPATH=functions/broker:. $(BIN)/python -m
+
 export SAM_CLI_TELEMETRY := 0
-export AWS_DEFAULT_REGION ?= us-east-1
 
 # The function runs on python3.13. Where pyenv holds a 3.13 that is not the active version,
 # select it, so that both our virtualenv and `sam build` find python3.13.
@@ -23,7 +28,7 @@ PYTHON313 ?= python3.13
 # Our virtualenv's python3.13 first on PATH: `sam build` then finds the runtime's Python there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv build invoke serve test lint format validate bench chaos smoke deploy deploy-prod logs clean
+.PHONY: help venv build invoke serve test lint format validate bench chaos smoke config put-key deploy deploy-prod logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -92,21 +97,28 @@ bench: build ## Cold start, warm latency, memory and cost of the built function 
 chaos: build ## The built function while Secrets Manager, Gradium and DynamoDB misbehave, and a 5,000-call soak
 	PYTHONPATH=functions/broker $(BIN)/python -m tests.chaos.chaos
 
-smoke: $(VENV)/.installed ## With STACK=name: smoke-test that deployed stack (SMOKE_FLAGS="--create-user --delete-user"); else its tests against `make serve`'s local API
-	@if [ -n "$(STACK)" ]; then \
-		$(BIN)/python -m tests.smoke.smoke --stack "$(STACK)" $(SMOKE_FLAGS); \
+smoke: $(VENV)/.installed ## With ENV=default|prod (or STACK=name): smoke-test that deployed stack (SMOKE_FLAGS="--create-user --delete-user"); else its tests against `make serve`'s local API
+	@if [ -n "$(ENV)$(STACK)" ]; then \
+		$(OPS) tests.smoke.smoke $(if $(STACK),--stack "$(STACK)",--env "$(DEPLOY_ENV)") $(SMOKE_FLAGS); \
 	else \
 		$(MAKE) --no-print-directory build && $(BIN)/pytest tests/smoke; \
 	fi
 
-deploy: build ## sam deploy with samconfig.toml's default environment
-	$(BIN)/sam deploy
+config: $(VENV)/.installed ## Keep parameter overrides in samconfig.toml for ENV: make config ENV=prod SET="ExistingUserPoolArn=arn:..."
+	$(OPS) ops.samconfig --env "$(DEPLOY_ENV)" --set "$(SET)"
 
-deploy-prod: build ## sam deploy --config-env prod
-	$(BIN)/sam deploy --config-env prod
+put-key: $(VENV)/.installed ## Put the Gradium API key into ENV's secret from a hidden prompt (or stdin), never argv or history
+	@$(OPS) ops.put_api_key --env "$(DEPLOY_ENV)"
 
-logs: venv ## Tail the deployed function's logs (default environment's stack)
-	$(BIN)/sam logs --name TokenFunction --tail
+deploy: build ## Guarded sam deploy of ENV (default: dev; ENV=prod); refuses to undo a kept pool, secret or logs role (FORCE=1 deploys anyway)
+	$(OPS) ops.deploy_guard --env "$(DEPLOY_ENV)" $(if $(FORCE),--force)
+	$(BIN)/sam deploy --config-env "$(DEPLOY_ENV)"
+
+deploy-prod: ## make deploy ENV=prod
+	$(MAKE) --no-print-directory deploy ENV=prod
+
+logs: $(VENV)/.installed ## Tail ENV's token function logs (stack and region from samconfig.toml)
+	$(BIN)/sam logs --config-env "$(DEPLOY_ENV)" --name TokenFunction --tail
 
 clean: ## Remove the virtualenvs and build output
 	rm -rf $(VENV) $(VENV_LAMBDA) $(VENV_CHECKOV) $(NODE_MODULES) .aws-sam .pytest_cache .ruff_cache

@@ -17,7 +17,6 @@ import errno
 import ipaddress
 import json
 import os
-import shlex
 import signal
 import sys
 import threading
@@ -33,6 +32,7 @@ from local.api_gateway import ACCOUNT_ID, Answer, BuiltTemplate, RestApi, Route
 from local.cognito_authorizer import CognitoAuthorizer, Unauthorized, issuer_of
 from local.lambda_emulator import BUILD_DIR, REPO, LambdaEmulator
 from local.stack import REGION, STANDIN_API_KEY, LocalStack, local_stack, moto_client
+from ops.samconfig import parse_overrides
 
 FUNCTION = "TokenFunction"
 INFO_FILE = REPO / ".aws-sam" / "local-api.json"
@@ -48,17 +48,6 @@ MOTO_COGNITO_HEADERS = {
 
 class PortInUse(Exception):
     """The port asked for is taken."""
-
-
-def parse_overrides(text: str) -> dict[str, str]:
-    """`Key=Value Key2='a b'`, the syntax of `sam deploy --parameter-overrides`."""
-    overrides = {}
-    for item in shlex.split(text or ""):
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ValueError(f"parameter override {item!r} is not Key=Value")
-        overrides[name.removeprefix("ParameterKey=")] = value
-    return overrides
 
 
 @dataclass

@@ -32,6 +32,8 @@ import boto3
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from ops.samconfig import load as load_environment
+
 DEFAULT_TTS_URL = "wss://api.gradium.ai/api/speech/tts"
 DEFAULT_USERNAME = "smoke-test@example.com"
 DEFAULT_VOICE = "YTpq7expH9539ERJ"
@@ -208,6 +210,9 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> i
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--stack", help="read TokenUrl, UserPoolId and AppClientId from this stack's outputs")
+    parser.add_argument(
+        "--env", help="a samconfig.toml environment: its stack, in its region (instead of --stack)"
+    )
     parser.add_argument("--token-url", help="the token endpoint (instead of --stack)")
     parser.add_argument("--user-pool-id", help="the Cognito user pool (instead of --stack)")
     parser.add_argument("--client-id", help="the Cognito app client (instead of --stack)")
@@ -223,6 +228,9 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> i
     )
     parser.add_argument("--voice-id", default=DEFAULT_VOICE, help="Gradium voice for the TTS check")
     args = parser.parse_args(argv)
+    if args.env:
+        environment = load_environment(args.env)
+        args.stack, args.region = environment.stack_name, args.region or environment.region
 
     redact = Redactor()
     session = boto3.session.Session(region_name=args.region)

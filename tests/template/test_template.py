@@ -579,3 +579,66 @@ def test_the_token_url_pattern_agrees_with_the_config_module(url: str, valid: bo
     else:
         accepted = True
     assert accepted is valid
+
+
+def test_every_release_goes_through_the_live_alias_and_codedeploy() -> None:
+    template = translate(DeploymentType="Canary10Percent5Minutes")
+    resources = template["Resources"]
+    source = SOURCE["Resources"]["TokenFunction"]["Properties"]
+    # A configuration-only change (a setting, a layer) publishes a version too.
+    assert source["AutoPublishAliasAllProperties"] is True
+    [alias] = of_type(template, "AWS::Lambda::Alias").values()
+    assert alias["Properties"]["Name"] == "live"
+    version = alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]
+    assert resources[version]["Type"] == "AWS::Lambda::Version"
+    assert alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]["DeploymentGroupName"] == {
+        "Ref": "TokenFunctionDeploymentGroup"
+    }
+    group = resources["TokenFunctionDeploymentGroup"]["Properties"]
+    assert group["DeploymentConfigName"]["Fn::Sub"][1] == {"ConfigName": "Canary10Percent5Minutes"}
+    assert {a["Name"]["Ref"] for a in group["AlarmConfiguration"]["Alarms"]} == {
+        "FunctionErrorsAlarm",
+        "UpstreamErrorRateAlarm",
+        "Api5xxAlarm",
+    }
+    assert group["AlarmConfiguration"]["Enabled"] is True
+    assert "DEPLOYMENT_STOP_ON_ALARM" in group["AutoRollbackConfiguration"]["Events"]
+    assert source["DeploymentPreference"]["Type"] == {"Ref": "DeploymentType"}
+    # The API invokes the alias, never $LATEST, and may invoke nothing else.
+    body = resources["TokenApi"]["Properties"]["Body"]
+    uri = body["paths"]["/gradium-token"]["post"]["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+    assert "${TokenFunctionAliaslive}" in uri
+    [permission] = of_type(template, "AWS::Lambda::Permission").values()
+    assert permission["Properties"]["FunctionName"] == {"Ref": "TokenFunctionAliaslive"}
+
+
+def test_release_styles_per_environment() -> None:
+    assert SOURCE["Parameters"]["DeploymentType"]["Default"] == "AllAtOnce"
+    assert "Canary10Percent5Minutes" in SOURCE["Parameters"]["DeploymentType"]["AllowedValues"]
+    environments = tomllib.loads((REPO / "samconfig.toml").read_text())
+    overrides = {
+        name: environments[name]["deploy"]["parameters"]["parameter_overrides"]
+        for name in ("default", "prod")
+    }
+    assert "DeploymentType=AllAtOnce" in overrides["default"]
+    assert "DeploymentType=Canary10Percent5Minutes" in overrides["prod"]
+
+
+def test_provisioned_concurrency_is_optional_on_the_alias(translated: dict[str, Any]) -> None:
+    [alias] = of_type(translated, "AWS::Lambda::Alias").values()
+    assert alias["Properties"]["ProvisionedConcurrencyConfig"] == {
+        "Fn::If": [
+            "HasProvisionedConcurrency",
+            {"ProvisionedConcurrentExecutions": {"Ref": "ProvisionedConcurrency"}},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert SOURCE["Parameters"]["ProvisionedConcurrency"]["Default"] == 0
+
+
+def test_an_existing_pools_app_client_is_reported(translated: dict[str, Any]) -> None:
+    output = translated["Outputs"]["AppClientId"]
+    assert "Condition" not in output  # `make smoke` and the app need it with a brought-in pool too
+    assert output["Value"] == {
+        "Fn::If": ["CreateUserPool", {"Ref": "UserPoolAppClient"}, {"Ref": "ExistingUserPoolClientId"}]
+    }

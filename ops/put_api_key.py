@@ -1,0 +1,61 @@
+"""`make put-key`: put the Gradium API key into the stack's secret without it touching argv or history.
+
+`aws secretsmanager put-secret-value --secret-string gd_…` leaves the key in the shell's history and in the
+process list. This reads it from a hidden prompt (or from standard input when that is not a terminal, e.g.
+`make put-key < key.txt` or a password manager's pipe), checks it as the function will, and writes it with
+boto3. The secret is the stack's `SecretArn` output, or `--secret-id`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import Any
+
+import boto3
+
+from ops.samconfig import load
+
+from api_key import parse_api_key  # the function's own check: a key it would refuse is refused here
+from errors import ApiKeyUnavailable
+
+
+def stack_output(cloudformation: Any, stack_name: str, key: str) -> str:
+    [stack] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    for output in stack.get("Outputs", []):
+        if output["OutputKey"] == key:
+            return str(output["OutputValue"])
+    raise ValueError(f"{stack_name} has no {key} output")
+
+
+def read_key() -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass("Gradium API key (not shown): ")
+    return sys.stdin.readline()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--env", default="default", help="samconfig.toml environment (default: default)")
+    parser.add_argument(
+        "--secret-id", help="the secret's ARN or name (default: the stack's SecretArn output)"
+    )
+    args = parser.parse_args(argv)
+    env = load(args.env)
+    session = boto3.session.Session(region_name=env.region)
+    secret_id = args.secret_id or stack_output(session.client("cloudformation"), env.stack_name, "SecretArn")
+    try:
+        key = parse_api_key(read_key())
+    except ApiKeyUnavailable as exc:
+        print(f"put-key: not stored: {exc}", file=sys.stderr)  # the reason, never the value
+        return 1
+    session.client("secretsmanager").put_secret_value(SecretId=secret_id, SecretString=key)
+    print(f"put-key: stored in {secret_id}; running environments pick it up within SecretCacheTtlSeconds.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

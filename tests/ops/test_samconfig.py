@@ -1,0 +1,77 @@
+"""samconfig.toml's environments and `make config`: a choice made once is in every later deploy."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ops.samconfig import SAMCONFIG, load, parse_overrides, set_overrides
+
+POOL = "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbC123xyz"
+
+
+@pytest.fixture
+def samconfig(tmp_path: Path) -> Path:
+    copy = tmp_path / "samconfig.toml"
+    shutil.copy(SAMCONFIG, copy)
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("name", "stack", "deployment"),
+    [
+        ("default", "gradium-token-broker-dev", "AllAtOnce"),
+        ("prod", "gradium-token-broker-prod", "Canary10Percent5Minutes"),
+    ],
+)
+def test_each_environment_names_its_stack_region_and_release_style(
+    name: str, stack: str, deployment: str
+) -> None:
+    env = load(name)
+    assert (env.stack_name, env.region) == (stack, "us-east-1")
+    assert env.parameter_overrides["DeploymentType"] == deployment
+
+
+def test_a_kept_override_is_in_every_later_deploy_and_nothing_else_changes(samconfig: Path) -> None:
+    before = samconfig.read_text()
+    env = set_overrides(
+        "prod", {"ExistingUserPoolArn": POOL, "ConfigureApiGatewayLogsRole": "true"}, samconfig
+    )
+    assert env.parameter_overrides["ExistingUserPoolArn"] == POOL
+    assert env.parameter_overrides["LogRetentionDays"] == "90"  # the others are kept
+    assert (
+        load("prod", samconfig) == env
+    )  # read back from the file: what `sam deploy --config-env prod` reads
+    assert load("default", samconfig) == load("default")  # the other environment is untouched
+    changed = [line for line in samconfig.read_text().splitlines() if line not in before.splitlines()]
+    assert len(changed) == 1 and changed[0].startswith("parameter_overrides = ")
+
+
+def test_sam_reads_the_same_overrides(samconfig: Path) -> None:
+    """SAM's own samconfig reader sees the kept value: the file stays valid for `sam deploy`."""
+    from samcli.lib.config.samconfig import SamConfig
+
+    set_overrides(
+        "default", {"ExistingSecretArn": "arn:aws:secretsmanager:us-east-1:1:secret:k-AbC"}, samconfig
+    )
+    sam = SamConfig(str(samconfig.parent), samconfig.name)
+    overrides = parse_overrides(sam.get_all(["deploy"], "parameters", env="default")["parameter_overrides"])
+    assert overrides["ExistingSecretArn"] == "arn:aws:secretsmanager:us-east-1:1:secret:k-AbC"
+
+
+@pytest.mark.parametrize("value", ["two words", 'quote"d', "new\nline"])
+def test_values_that_cannot_be_kept_plainly_are_refused(samconfig: Path, value: str) -> None:
+    with pytest.raises(ValueError, match="plain"):
+        set_overrides("default", {"AlarmEmail": value}, samconfig)
+
+
+def test_make_config_prints_what_every_deploy_uses() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ops.samconfig", "--env", "prod"], capture_output=True, text=True, check=True
+    )
+    assert "gradium-token-broker-prod in us-east-1" in result.stdout
+    assert "DeploymentType=Canary10Percent5Minutes" in result.stdout
