@@ -28,7 +28,7 @@ PYTHON313 ?= python3.13
 # Our virtualenv's python3.13 first on PATH: `sam build` then finds the runtime's Python there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv build invoke serve test lint format validate bench chaos smoke config put-key deploy deploy-prod logs clean
+.PHONY: help venv build invoke serve test lint format validate bench chaos smoke config put-key publish deploy deploy-prod logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -110,9 +110,12 @@ config: $(VENV)/.installed ## Keep parameter overrides in samconfig.toml for ENV
 put-key: $(VENV)/.installed ## Put the Gradium API key into ENV's secret from a hidden prompt (or stdin), never argv or history
 	@$(OPS) ops.put_api_key --env "$(DEPLOY_ENV)"
 
+publish: build ## A "Launch stack" link: sam package into BUCKET (readable by your users) in REGION, template included
+	$(OPS) ops.publish --bucket "$(BUCKET)" --region "$(REGION)"
+
 deploy: build ## Guarded sam deploy of ENV (default: dev; ENV=prod); refuses to undo a kept pool, secret or logs role (FORCE=1 deploys anyway)
 	$(OPS) ops.deploy_guard --env "$(DEPLOY_ENV)" $(if $(FORCE),--force)
-	$(BIN)/sam deploy --config-env "$(DEPLOY_ENV)"
+	$(BIN)/sam deploy --config-env "$(DEPLOY_ENV)" $(SAM_DEPLOY_FLAGS)
 
 deploy-prod: ## make deploy ENV=prod
 	$(MAKE) --no-print-directory deploy ENV=prod
