@@ -35,6 +35,12 @@ def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def grants(role: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A role's statements by action; an explicit role of ours attaches no managed (AWS-wide) policy."""
+    assert "ManagedPolicyArns" not in role["Properties"]
+    return {json.dumps(s["Action"]): s for s in statements(role)}
+
+
 @pytest.fixture(scope="module")
 def translated() -> dict[str, Any]:
     return translate()
@@ -162,8 +168,7 @@ def test_reserved_concurrency_is_optional(translated: dict[str, Any]) -> None:
 
 def test_the_function_role_is_least_privilege(translated: dict[str, Any]) -> None:
     role = translated["Resources"]["TokenFunctionRole"]
-    assert "ManagedPolicyArns" not in role["Properties"]
-    by_action = {json.dumps(s["Action"]): s for s in statements(role)}
+    by_action = grants(role)
     assert set(by_action) == {
         '"secretsmanager:GetSecretValue"',
         '["logs:CreateLogStream", "logs:PutLogEvents"]',
@@ -384,8 +389,7 @@ def test_the_credits_monitor_reads_the_one_secret_and_nothing_else(translated: d
     for name in ("GRADIUM_API_KEY_SECRET_ID", "GRADIUM_TOKEN_URL", "GRADIUM_TIMEOUT_SECONDS"):
         assert variables[name] == token_variables[name]  # the same secret, host and budget
     role = translated["Resources"]["CreditsMonitorRole"]
-    assert "ManagedPolicyArns" not in role["Properties"]
-    by_action = {json.dumps(s["Action"]): s for s in statements(role)}
+    by_action = grants(role)
     assert set(by_action) == {
         '"secretsmanager:GetSecretValue"',
         '["logs:CreateLogStream", "logs:PutLogEvents"]',
