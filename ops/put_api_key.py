@@ -11,22 +11,14 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import Any
 
 import boto3
 
 from ops.samconfig import load
+from ops.stacks import stack_outputs
 
 from api_key import parse_api_key  # the function's own check: a key it would refuse is refused here
 from errors import ApiKeyUnavailable
-
-
-def stack_output(cloudformation: Any, stack_name: str, key: str) -> str:
-    [stack] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    for output in stack.get("Outputs", []):
-        if output["OutputKey"] == key:
-            return str(output["OutputValue"])
-    raise ValueError(f"{stack_name} has no {key} output")
 
 
 def read_key() -> str:
@@ -46,7 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = load(args.env)
     session = boto3.session.Session(region_name=env.region)
-    secret_id = args.secret_id or stack_output(session.client("cloudformation"), env.stack_name, "SecretArn")
+    secret_id = args.secret_id
+    if not secret_id:
+        outputs = stack_outputs(session.client("cloudformation"), env.stack_name)
+        if "SecretArn" not in outputs:
+            raise ValueError(f"{env.stack_name} has no SecretArn output")
+        secret_id = outputs["SecretArn"]
     try:
         key = parse_api_key(read_key())
     except ApiKeyUnavailable as exc:

@@ -19,7 +19,6 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from log_safety import pin_sdk_loggers, unexpected_fields
 
 from api_key import SECRETS_MANAGER_CONFIG, ApiKeySource
 from caller import Caller, caller_from_event, require_group
@@ -27,6 +26,7 @@ from circuit_breaker import CircuitBreaker
 from config import ConfigError, Settings
 from errors import BrokerError, Misconfigured, QuotaUnavailable, UpstreamError
 from gradium_client import GradiumClient
+from log_safety import pin_sdk_loggers, unexpected_fields
 from quota import DYNAMODB_CONFIG, TokenQuota
 from token_broker import TokenBroker
 

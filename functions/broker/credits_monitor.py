@@ -14,12 +14,12 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from log_safety import pin_sdk_loggers, unexpected_fields
 
 from api_key import SECRETS_MANAGER_CONFIG, ApiKeySource
 from config import ConfigError, MonitorSettings
 from errors import BrokerError, Misconfigured
 from gradium_client import Credits, GradiumClient
+from log_safety import pin_sdk_loggers, unexpected_fields
 
 logger = Logger()
 metrics = Metrics()

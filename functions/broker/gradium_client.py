@@ -289,13 +289,19 @@ def _read_limited(response: urllib3.BaseHTTPResponse) -> bytes:
     return body
 
 
-def _parse_token(body: bytes, attempts: int) -> MintedToken:
+def _json_object(body: bytes) -> dict[str, Any]:
+    """A 2xx answer's body as a JSON object; anything else is a `bad_body` UpstreamError."""
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: a few KiB of "[" nest too deep
         raise UpstreamError("bad_body", "answer is not JSON") from None
     if not isinstance(payload, dict):
         raise UpstreamError("bad_body", "answer is not a JSON object")
+    return payload
+
+
+def _parse_token(body: bytes, attempts: int) -> MintedToken:
+    payload = _json_object(body)
     token, expires_at = payload.get("token"), payload.get("expires_at")
     if not isinstance(token, str) or not _is_token(token):
         raise UpstreamError("bad_body", "answer has no usable token")
@@ -307,12 +313,7 @@ def _parse_token(body: bytes, attempts: int) -> MintedToken:
 def _parse_credits(body: bytes) -> Credits:
     """The docs name the fields `remaining_credits`/`allocated_credits`, the published client
     `remaining`/`allocated`: either is taken, and only as a finite, non-negative JSON number."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
-        raise UpstreamError("bad_body", "answer is not JSON") from None
-    if not isinstance(payload, dict):
-        raise UpstreamError("bad_body", "answer is not a JSON object")
+    payload = _json_object(body)
     remaining = _amount(payload, "remaining_credits", "remaining")
     if remaining is None:
         raise UpstreamError("bad_body", "answer has no usable remaining credits")

@@ -33,6 +33,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from ops.samconfig import load as load_environment
+from ops.stacks import stack_outputs as outputs_of
 
 DEFAULT_TTS_URL = "wss://api.gradium.ai/api/speech/tts"
 DEFAULT_USERNAME = "smoke-test@example.com"
@@ -70,8 +71,7 @@ class Target:
 
 def stack_outputs(stack: str, session: boto3.session.Session) -> Target:
     """TokenUrl, UserPoolId and AppClientId from a deployed stack's outputs."""
-    [described] = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    outputs = outputs_of(session.client("cloudformation"), stack)
     missing = {"TokenUrl", "UserPoolId", "AppClientId"} - set(outputs)
     if missing:
         raise SmokeFailure(f"stack {stack} has no output {', '.join(sorted(missing))} (pass them as flags)")
