@@ -76,17 +76,19 @@ class ApiKeySource:
         except GetParameterError as exc:
             # Only the AWS error's class name is kept: its text names the secret, never its value.
             cause = type(exc.__context__).__name__ if exc.__context__ else "GetParameterError"
-            return self._fall_back(now, refresh, f"secret could not be read ({cause})")
+            return self._fall_back(refresh, f"secret could not be read ({cause})")
         try:
             key = parse_api_key(raw)
         except ApiKeyUnavailable as exc:  # a malformed new value: the last good key stands in too
-            return self._fall_back(now, refresh, str(exc))
+            return self._fall_back(refresh, str(exc))
         self._key, self._fetched_at, self._failures, self._next_refresh_at = key, now, 0, 0.0
         return key
 
-    def _fall_back(self, now: float, refresh: bool, reason: str) -> str:
+    def _fall_back(self, refresh: bool, reason: str) -> str:
         if self._key is None or refresh:
             raise ApiKeyUnavailable(reason)
+        # The back-off starts when the failure is known: a hanging refresh can outlast the first one.
+        now = self._clock()
         self._failures += 1
         backoff = min(REFRESH_BACKOFF_MAX_SECONDS, REFRESH_BACKOFF_BASE_SECONDS * 2 ** (self._failures - 1))
         self._next_refresh_at = now + random.uniform(backoff / 2, backoff)  # noqa: S311 (jitter)

@@ -141,6 +141,24 @@ def test_a_failed_refresh_serves_the_last_good_key_and_backs_off(secrets: Counti
     assert secrets.reads == 3 and len(reasons) == 2
 
 
+def test_the_back_off_starts_when_a_slow_refresh_has_failed(secrets: CountingSecrets) -> None:
+    """A hanging Secrets Manager: the refresh takes longer than the first back-off, which must not
+    already have passed when the failure comes back."""
+    secrets.client.create_secret(Name=NAME, SecretString="gd_good")
+    clock = Clock()
+    source = secrets.source(ttl=300, clock=clock)
+    source.get()
+    secrets.client.delete_secret(SecretId=NAME, ForceDeleteWithoutRecovery=True)
+
+    def hang(**_: object) -> None:
+        clock.now += REFRESH_BACKOFF_BASE_SECONDS + 1  # each SDK attempt waits out its timeout
+
+    secrets.client.meta.events.register("before-call.secrets-manager.GetSecretValue", hang)
+    clock.now += 301
+    assert [source.get() for _ in range(20)] == ["gd_good"] * 20
+    assert secrets.reads == 2  # one slow failed refresh, then the back-off
+
+
 def test_the_back_off_grows_and_is_bounded(secrets: CountingSecrets) -> None:
     secrets.client.create_secret(Name=NAME, SecretString="gd_good")
     clock = Clock()
