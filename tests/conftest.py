@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -39,3 +40,12 @@ def stack() -> Iterator[LocalStack]:
 @pytest.fixture
 def secret_name() -> str:
     return f"gradium-token-broker/test/{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def within_one_minute() -> None:
+    """For a test whose calls must share one UTC minute of the per-minute quota (it counts per minute):
+    the test starts at least 5 s before a minute ends."""
+    left = 60 - time.time() % 60
+    if left < 5:
+        time.sleep(left + 0.05)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -134,6 +135,7 @@ def test_a_cold_start_is_timed(function_env) -> None:
     assert warm[10] < cold.elapsed_ms
 
 
+@pytest.mark.usefixtures("within_one_minute")
 def test_the_quota_answers_429_with_retry_after(function_env) -> None:
     event = json.loads((EVENTS_DIR / "signed_in.json").read_text())
     with LambdaEmulator(function_env(TOKENS_PER_USER_PER_MINUTE="3")) as emulator:
@@ -148,11 +150,15 @@ def test_the_daily_cap_answers_429_until_midnight_and_spares_other_users(functio
     other = copy.deepcopy(event)
     other["requestContext"]["authorizer"]["claims"]["sub"] = "7d1e0c6a-another-user"
     with LambdaEmulator(function_env(TOKENS_PER_USER_PER_DAY="2")) as emulator:
-        answers = [emulator.invoke(event).response for _ in range(3)]
+        answers = [emulator.invoke(event).response for _ in range(2)]
+        before = time.time()
+        answers.append(emulator.invoke(event).response)
+        after = time.time()
         others = emulator.invoke(other).response
-    to_midnight = 86_400 - int(time.time()) % 86_400
     assert [a["statusCode"] for a in answers] == [200, 200, 429]
-    assert to_midnight - 10 <= int(answers[2]["headers"]["Retry-After"]) <= to_midnight
+    # The seconds to midnight UTC, rounded up, as the function saw them while answering.
+    to_midnight = [math.ceil(86_400 - t % 86_400) for t in (after, before)]
+    assert to_midnight[0] <= int(answers[2]["headers"]["Retry-After"]) <= to_midnight[1]
     assert json.loads(answers[2]["body"]) == {"error": "Daily token limit reached; retry tomorrow"}
     assert others["statusCode"] == 200
 

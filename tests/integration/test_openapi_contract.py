@@ -106,6 +106,7 @@ def test_403(answer) -> None:
     expect(403, answer(json.loads((EVENTS_DIR / "wrong_group.json").read_text())))
 
 
+@pytest.mark.usefixtures("within_one_minute")
 def test_429(answer) -> None:
     expect(429, answer(calls=2, TOKENS_PER_USER_PER_MINUTE="1"))
 

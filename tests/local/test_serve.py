@@ -161,6 +161,7 @@ def test_unknown_routes_and_methods_are_the_gateways_403(api: LocalApi, method: 
     assert headers["Access-Control-Allow-Origin"] == ORIGIN
 
 
+@pytest.mark.usefixtures("within_one_minute")
 def test_the_quota_429_has_a_retry_after_a_browser_may_read(api: LocalApi) -> None:
     token = api.add_user("quota@example.com")
     answers = [call(api.token_url, headers={"Authorization": token}) for _ in range(11)]
