@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
@@ -20,7 +21,7 @@ class _QuietServer(ThreadingHTTPServer):
 class LoopbackHTTPServer:
     """Serves `handler` on 127.0.0.1 (a free port unless one is given) until stopped."""
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> None:
+    def __init__(self, handler: Callable[..., BaseHTTPRequestHandler], port: int = 0) -> None:
         self._server = _QuietServer(("127.0.0.1", port), handler)
         self._server.daemon_threads = True  # a handler sleeping on purpose must not hold up stop()
         self._thread = threading.Thread(

@@ -13,15 +13,15 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
 from local.gradium_standin import Reply
+from local.loopback_server import LoopbackHTTPServer
 from local.serve import LOCAL_PASSWORD, LOCAL_USER, LocalApi, local_api
 from tests.clients.test_typescript_client import CLIENT, HERE, NODE, compile_typescript
 from tests.smoke.standins import AUDIO_CHUNK, SpeechStandIn
@@ -42,13 +42,8 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     site = tmp_path_factory.mktemp("site")
     compile_typescript(site, CLIENT, DEMO / "demo.ts")
     shutil.copy(DEMO / "index.html", site / "demo" / "index.html")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with LoopbackHTTPServer(functools.partial(QuietHandler, directory=str(site))) as server:
+        yield server.base_url
 
 
 def open_demo(api: LocalApi, origin: str, speech: SpeechStandIn, name: str) -> dict:
