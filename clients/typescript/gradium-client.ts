@@ -11,7 +11,7 @@ export interface BrokerConfig {
   getIdToken: () => Promise<string | null | undefined>;
   /** Gradium's speech endpoints: `${speechUrl}/tts` and `${speechUrl}/asr`. */
   speechUrl?: string;
-  /** Token requests per fetchToken(), the first included: 429 waits, 5xx and network failures. */
+  /** Token requests per fetchToken(), the first included: 429 and 503 waits, network failures. */
   tokenAttempts?: number;
   /** The longest Retry-After waited out here; a longer one (a daily cap) is thrown as RateLimited. */
   maxWaitSeconds?: number;
@@ -20,8 +20,10 @@ export interface BrokerConfig {
   /** How long an open session may stay silent before it fails. */
   idleTimeoutMs?: number;
   /** Hears of each wait before a token request is retried, e.g. to show "retrying in 2 s". */
-  onWait?: (seconds: number, reason: "rate_limited" | "server_error" | "network") => void;
+  onWait?: (seconds: number, reason: WaitReason) => void;
 }
+
+export type WaitReason = "rate_limited" | "unavailable" | "network";
 
 export const GRADIUM_SPEECH_URL = "wss://api.gradium.ai/api/speech";
 const DEFAULTS = { tokenAttempts: 4, maxWaitSeconds: 30, readyTimeoutMs: 10_000, idleTimeoutMs: 30_000 };
@@ -47,9 +49,13 @@ export class RateLimited extends Error {
   }
 }
 
-/** The broker kept failing (5xx, network) through every attempt, or answered what it never should. */
+/** The broker failed: a 500/502/504 (not retried: a 502 or 504 has spent one of the user's tokens), a
+ *  503 or network failure through every attempt, or a 503 whose Retry-After is over maxWaitSeconds. */
 export class BrokerUnavailable extends Error {
-  constructor(readonly status: number | null) {
+  constructor(
+    readonly status: number | null,
+    readonly retryAfterSeconds: number | null = null,
+  ) {
     super(`the token broker is unavailable (${status ?? "network error"})`);
   }
 }
@@ -90,7 +96,7 @@ export interface GradiumToken {
 const sleep = (ms: number) => new Promise<void>((wake) => setTimeout(wake, ms));
 const backoffMs = (attempt: number) => Math.random() * 250 * 2 ** attempt; // full jitter
 
-function wait(config: BrokerConfig, ms: number, reason: "rate_limited" | "server_error" | "network") {
+function wait(config: BrokerConfig, ms: number, reason: WaitReason) {
   config.onWait?.(ms / 1000, reason);
   return sleep(ms);
 }
@@ -121,18 +127,21 @@ export async function fetchToken(config: BrokerConfig): Promise<GradiumToken> {
     }
     if (response.status === 401) throw new SignInAgain();
     if (response.status === 403) throw new NotAllowed();
-    if (response.status === 429) {
-      // A stage throttle sends no Retry-After; the broker's quota and Gradium's limit do.
+    if (response.status === 429 || response.status === 503) {
+      // 429: the quota or Gradium's limit; 503: the broker's circuit breaker (or its quota table). Each says
+      // how long to wait (a stage throttle does not: 1 s), and none of them spent the user's quota.
       const header = response.headers.get("Retry-After");
       const seconds = header && /^\d+$/.test(header.trim()) ? Number(header) : 1;
-      if (seconds > maxWait || attempt >= attempts) throw new RateLimited(seconds);
-      await wait(config, seconds * 1000, "rate_limited");
+      const limited = response.status === 429;
+      if (seconds > maxWait || attempt >= attempts) {
+        throw limited ? new RateLimited(seconds) : new BrokerUnavailable(503, seconds);
+      }
+      await wait(config, seconds * 1000, limited ? "rate_limited" : "unavailable");
       continue;
     }
-    if (response.status >= 500 && attempt < attempts) {
-      await wait(config, backoffMs(attempt), "server_error");
-      continue;
-    }
+    // 500 (the broker's configuration or key), 502 and 504 (Gradium failed after the broker's own retries):
+    // not retried here. A 502 or 504 reached Gradium and counted against the user's quota; asking again
+    // would turn one user action into several counted requests.
     throw new BrokerUnavailable(response.status);
   }
 }

@@ -31,8 +31,11 @@ class ApiKeySource:
     """Reads the key from one secret and keeps it for `ttl_seconds`.
 
     When a refresh fails, the last good key is served while it is younger than `max_staleness_seconds`
-    and Secrets Manager is not asked again until a jittered, growing back-off has passed;
-    `on_stale(reason)` hears of each such failure. Without a key to fall back on, failures raise.
+    and Secrets Manager is not asked again until a jittered, growing back-off has passed. A forced
+    refresh (Gradium refused the cached key) never serves the old key, but it keeps the same back-off:
+    while it runs, a forced refresh fails at once instead of waiting on Secrets Manager again.
+    `on_failure(reason)` hears of every failed read, forced or not. Without a key to fall back on,
+    failures raise.
     """
 
     def __init__(
@@ -41,7 +44,7 @@ class ApiKeySource:
         ttl_seconds: float,
         provider: SecretsProvider,
         max_staleness_seconds: float,
-        on_stale: Callable[[str], None] = lambda reason: None,
+        on_failure: Callable[[str], None] = lambda reason: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`provider` is best made with SECRETS_MANAGER_CONFIG as its boto_config."""
@@ -49,7 +52,7 @@ class ApiKeySource:
         self._ttl_seconds = ttl_seconds
         self._max_staleness_seconds = max_staleness_seconds
         self._provider = provider
-        self._on_stale = on_stale
+        self._on_failure = on_failure
         self._clock = clock
         self._key: str | None = None
         self._fetched_at = 0.0
@@ -63,11 +66,13 @@ class ApiKeySource:
         last good key may stand in (none yet, too old, or a forced refresh).
         """
         now = self._clock()
-        if self._key is not None and not refresh:
+        if self._key is not None:
             age = now - self._fetched_at
-            if age < self._ttl_seconds:
+            if age < self._ttl_seconds and not refresh:
                 return self._key
             if now < self._next_refresh_at:  # backing off after a failed refresh
+                if refresh:
+                    raise ApiKeyUnavailable("secret could not be read moments ago; not read again yet")
                 if age < self._max_staleness_seconds:
                     return self._key
                 raise ApiKeyUnavailable("secret could not be read and the last good key is too old")
@@ -85,16 +90,18 @@ class ApiKeySource:
         return key
 
     def _fall_back(self, refresh: bool, reason: str) -> str:
-        if self._key is None or refresh:
+        if self._key is None:
             raise ApiKeyUnavailable(reason)
         # The back-off starts when the failure is known: a hanging refresh can outlast the first one.
         now = self._clock()
         self._failures += 1
         backoff = min(REFRESH_BACKOFF_MAX_SECONDS, REFRESH_BACKOFF_BASE_SECONDS * 2 ** (self._failures - 1))
         self._next_refresh_at = now + random.uniform(backoff / 2, backoff)  # noqa: S311 (jitter)
+        self._on_failure(reason)
+        if refresh:  # Gradium refused the cached key: serving it again cannot help
+            raise ApiKeyUnavailable(f"{reason}; forced re-read after Gradium refused the key")
         if now - self._fetched_at >= self._max_staleness_seconds:
             raise ApiKeyUnavailable(f"{reason}; the last good key is too old")
-        self._on_stale(reason)
         return self._key
 
 

@@ -7,7 +7,6 @@ lives in caller.py, quota.py, token_broker.py, gradium_client.py and api_key.py.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,12 +20,12 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from api_key import SECRETS_MANAGER_CONFIG, ApiKeySource
-from caller import Caller, caller_from_event, require_group
+from caller import Caller, caller_from_event, require_client, require_group
 from circuit_breaker import CircuitBreaker
 from config import ConfigError, Settings
 from errors import BrokerError, Misconfigured, QuotaUnavailable, UpstreamError
 from gradium_client import GradiumClient
-from log_safety import pin_sdk_loggers, unexpected_fields
+from log_safety import pin_sdk_loggers, token_fingerprint, unexpected_fields
 from quota import DYNAMODB_CONFIG, TokenQuota
 from token_broker import TokenBroker
 
@@ -76,7 +75,7 @@ def _build_service() -> Service:
         settings.secret_cache_ttl_seconds,
         secrets,
         settings.secret_max_staleness_seconds,
-        on_stale=_serving_last_good_key,
+        on_failure=_secret_refresh_failed,
     )
     breaker = None
     if settings.breaker_failures:
@@ -98,8 +97,10 @@ def _build_service() -> Service:
     return Service(settings, broker, quota, _tracing(settings.tracing_enabled))
 
 
-def _serving_last_good_key(reason: str) -> None:
-    logger.warning("Secret refresh failed; serving the last good key", extra={"reason": reason})
+def _secret_refresh_failed(reason: str) -> None:
+    # Alarmed (SecretRefreshFailuresAlarm): the last good key serves until it is too old, and a key
+    # Gradium refused cannot be replaced until the secret can be read again.
+    logger.warning("Secret refresh failed", extra={"reason": reason})
     metrics.add_metric(name="SecretRefreshFailures", unit=MetricUnit.Count, value=1)
 
 
@@ -133,17 +134,19 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     try:
         caller = caller_from_event(event)
         logger.append_keys(caller_sub=caller.sub)
-        if SERVICE is None:
+        service = SERVICE
+        if service is None:
             raise Misconfigured("configuration was refused at start-up")
-        require_group(caller, SERVICE.settings.required_group)
-        _enforce_quota(SERVICE, caller)
-        # Only the call is traced, never its result: the token must not reach X-Ray.
-        with SERVICE.traced("## issue_gradium_token"):
-            issued = SERVICE.broker.issue()
+        require_client(caller, service.settings.allowed_client_ids)
+        require_group(caller, service.settings.required_group)
+        # Only the call is traced, never its result: the token must not reach X-Ray. The quota is
+        # counted inside, once Gradium is sure to be called (TokenBroker.issue).
+        with service.traced("## issue_gradium_token"):
+            issued = service.broker.issue(admit=lambda: _enforce_quota(service, caller))
         # Everything that could still fail comes before the token is counted and audited.
         response = _response(200, {"token": issued.minted.token, "expires_at": issued.minted.expires_at})
         # A short digest lets an operator match Gradium's usage records without the token itself.
-        digest = hashlib.sha256(issued.minted.token.encode("ascii")).hexdigest()[:16]
+        digest = token_fingerprint(issued.minted.token)
     except BrokerError as exc:
         return _failure(exc)
     except Exception as exc:

@@ -18,6 +18,7 @@ class Caller:
 
     sub: str
     groups: frozenset[str]
+    client_id: str = ""  # the ID token's `aud`: the app client it was issued to ("" if absent)
 
 
 def caller_from_event(event: Any) -> Caller:
@@ -30,7 +31,20 @@ def caller_from_event(event: Any) -> Caller:
     sub = claims.get("sub") if isinstance(claims, dict) else None
     if not isinstance(sub, str) or not sub.strip():
         raise Unauthenticated("no authorizer claims with a sub")
-    return Caller(sub=sub.strip(), groups=parse_groups(claims.get("cognito:groups")))
+    client_id = claims.get("aud")
+    return Caller(
+        sub=sub.strip(),
+        groups=parse_groups(claims.get("cognito:groups")),
+        client_id=client_id.strip() if isinstance(client_id, str) else "",
+    )
+
+
+def require_client(caller: Caller, allowed: frozenset[str]) -> None:
+    """Raise Forbidden unless `allowed` is empty or the caller's ID token was issued to one of its app
+    clients. API Gateway's Cognito authorizer does not check `aud`: without this, every app client of a
+    shared pool (one with self sign-up, say) could mint tokens."""
+    if allowed and caller.client_id not in allowed:
+        raise Forbidden("caller's app client is not allowed")
 
 
 def require_group(caller: Caller, group: str | None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -36,6 +37,8 @@ MAX_TOKENS_PER_USER_PER_DAY = 1_000_000
 # quota update; API Gateway gives up after 29 s, so a larger budget could never be honoured.
 MAX_TIMEOUT_SECONDS = 10.0
 MAX_SECRET_CACHE_TTL_SECONDS = 3600
+# A Cognito app client id, as the template's AllowedClientIds and ExistingUserPoolClientId accept it.
+_CLIENT_ID = re.compile(r"[a-z0-9]{1,128}")
 
 
 class ConfigError(ValueError):
@@ -54,6 +57,7 @@ class Settings:
     breaker_failures: int  # 0: no circuit breaker
     breaker_cooldown_seconds: float
     required_group: str | None
+    allowed_client_ids: frozenset[str]  # app clients whose ID tokens may get tokens; empty: any
     tokens_per_user_per_minute: int  # 0: no per-minute limit
     tokens_per_user_per_day: int  # 0: no daily cap; both 0: no quota table at all
     quota_table_name: str | None
@@ -117,6 +121,7 @@ class Settings:
                 MAX_GRADIUM_BREAKER_COOLDOWN_SECONDS,
             ),
             required_group=environ.get("REQUIRED_GROUP", "").strip() or None,
+            allowed_client_ids=_client_ids(environ),
             tokens_per_user_per_minute=per_minute,
             tokens_per_user_per_day=per_day,
             quota_table_name=quota_table,
@@ -162,6 +167,15 @@ def _flag(environ: Mapping[str, str], name: str) -> bool:
     if raw in ("true", "1", "yes"):
         return True
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _client_ids(environ: Mapping[str, str]) -> frozenset[str]:
+    """ALLOWED_CLIENT_IDS: comma-separated app client ids; unset or empty allows any client of the pool."""
+    ids = [part.strip() for part in environ.get("ALLOWED_CLIENT_IDS", "").split(",") if part.strip()]
+    for client_id in ids:
+        if not _CLIENT_ID.fullmatch(client_id):
+            raise ConfigError("ALLOWED_CLIENT_IDS must be comma-separated Cognito app client ids")
+    return frozenset(ids)
 
 
 def _origin(origin: str) -> str | None:

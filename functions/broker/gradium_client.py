@@ -8,7 +8,6 @@ raised it, becomes a typed UpstreamError that carries no exception text (which c
 from __future__ import annotations
 
 import json
-import math
 import random
 import re
 import socket
@@ -28,6 +27,10 @@ from errors import UpstreamError, UpstreamRateLimited, UpstreamRejectedKey, Upst
 
 # The balance lives on the token endpoint's host; the key goes to that host and no other.
 CREDITS_PATH = "/api/usages/credits"
+# CloudWatch rejects a metric value of magnitude outside 8.515920e-109..1.174271e+108 (2^-359..2^359,
+# PutMetricData's documentation) and NaN or infinities; an amount of credits is also never negative.
+CLOUDWATCH_MIN_VALUE = 2.0**-359
+CLOUDWATCH_MAX_VALUE = 2.0**359
 MAX_ATTEMPTS = 3
 MAX_BODY_BYTES = 16 * 1024  # a token answer is a few hundred bytes
 MAX_TOKEN_CHARS = 4096
@@ -312,27 +315,32 @@ def _parse_token(body: bytes, attempts: int) -> MintedToken:
 
 def _parse_credits(body: bytes) -> Credits:
     """The docs name the fields `remaining_credits`/`allocated_credits`, the published client
-    `remaining`/`allocated`: either is taken, and only as a finite, non-negative JSON number."""
+    `remaining`/`allocated`: either is taken. The first name present decides: a value there that is
+    not an amount is a bad body, never a reason to read the other name."""
     payload = _json_object(body)
     remaining = _amount(payload, "remaining_credits", "remaining")
     if remaining is None:
-        raise UpstreamError("bad_body", "answer has no usable remaining credits")
+        raise UpstreamError("bad_body", "answer has no remaining credits")
     return Credits(remaining=remaining, allocated=_amount(payload, "allocated_credits", "allocated"))
 
 
 def _amount(payload: dict[str, Any], *names: str) -> float | None:
-    for name in names:
-        value = payload.get(name)
-        # bool is an int in Python, and JSON's true is no amount of credits.
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            continue
-        try:
-            amount = float(value)
-        except OverflowError:  # an integer of hundreds of digits
-            continue
-        if math.isfinite(amount) and amount >= 0:
-            return amount
-    return None
+    """The first of `names` present, as an amount CloudWatch accepts as a metric; None if none is
+    present. Anything else (not a JSON number, negative, out of CloudWatch's range) is a bad body."""
+    name = next((name for name in names if payload.get(name) is not None), None)
+    if name is None:
+        return None
+    value = payload[name]
+    # bool is an int in Python, and JSON's true is no amount of credits.
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise UpstreamError("bad_body", f"{name} is not a number")
+    try:
+        amount = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        raise UpstreamError("bad_body", f"{name} is out of range") from None
+    if not (amount == 0 or CLOUDWATCH_MIN_VALUE <= amount <= CLOUDWATCH_MAX_VALUE):
+        raise UpstreamError("bad_body", f"{name} is negative or out of CloudWatch's range")
+    return amount
 
 
 def _is_token(value: str) -> bool:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from api_key import ApiKeySource
 from circuit_breaker import CircuitBreaker
-from errors import UpstreamError, UpstreamRejectedKey
+from errors import ApiKeyUnavailable, UpstreamError, UpstreamRejectedKey
 from gradium_client import GradiumClient, MintedToken
 
 # After Gradium refused a key that a forced re-read of the secret confirmed, requests fail at once for
@@ -44,37 +44,51 @@ class TokenBroker:
         self._rejected_key: str | None = None
         self._rejected_until = 0.0
 
-    def issue(self) -> IssuedToken:
+    def issue(self, admit: Callable[[], None] = lambda: None) -> IssuedToken:
         """Mint one fresh token; never cached, never reused.
+
+        `admit()` runs once Gradium is sure to be called: the key is at hand, the circuit breaker is
+        not open and the key is not in its rejected-key cool-down. The per-user quota goes there, and
+        is checked before it is counted rather than given back afterwards: an answer decided without
+        calling Gradium (the breaker's 503, the cool-down's 502, a missing key) spends nothing, at no
+        extra write. An exchange that did reach Gradium counts, whatever Gradium answered.
 
         If Gradium rejects the cached key, the secret is read again, bypassing the cache, and the
         call is retried once with the new key, so a rotated key works at once. If the secret still
-        holds the rejected key, requests fail at once for REJECTED_KEY_COOLDOWN_SECONDS. The whole
-        exchange, retry included, stays within one time budget. Raises UpstreamUnavailable without
-        calling Gradium while the circuit breaker is open.
+        holds the rejected key, or cannot be read, requests fail at once for
+        REJECTED_KEY_COOLDOWN_SECONDS. The whole exchange, retry included, stays within one time budget.
         """
         key = self._api_key.get()
         if key == self._rejected_key and self._clock() < self._rejected_until:
             raise UpstreamRejectedKey(None)
+        if self._breaker is not None:
+            self._breaker.before_call()  # raises UpstreamUnavailable while the circuit is open
+        admit()
         started = time.monotonic()
         deadline = started + self._timeout_seconds
         refreshed = False
         try:
             minted = self._mint(key, deadline)
         except UpstreamRejectedKey:
-            fresh_key = self._api_key.get(refresh=True)
+            try:
+                fresh_key = self._api_key.get(refresh=True)
+            except ApiKeyUnavailable:  # the secret cannot be read now: its back-off decides when again
+                self._reject(key)
+                raise
             if fresh_key == key:  # the current key itself is refused: retrying cannot help
-                self._rejected_key, self._rejected_until = key, self._clock() + REJECTED_KEY_COOLDOWN_SECONDS
+                self._reject(key)
                 raise
             refreshed = True
             minted = self._mint(fresh_key, deadline)
         self._rejected_key = None
         return IssuedToken(minted, (time.monotonic() - started) * 1000, refreshed)
 
+    def _reject(self, key: str) -> None:
+        self._rejected_key, self._rejected_until = key, self._clock() + REJECTED_KEY_COOLDOWN_SECONDS
+
     def _mint(self, key: str, deadline: float) -> MintedToken:
         if self._breaker is None:
             return self._gradium.mint_token(key, deadline)
-        self._breaker.before_call()
         try:
             minted = self._gradium.mint_token(key, deadline)
         except UpstreamRejectedKey:

@@ -44,8 +44,22 @@ test("long wait: a Retry-After over maxWaitSeconds is thrown at once, not slept"
   assert.ok(Date.now() - started < 2000);
 });
 
-test("server error: a 5xx is retried with backoff, then the token comes", async () => {
-  assert.equal((await speakCounting()).length, 3);
+test("server error: a 502 goes to the app at once, one user action one counted request", async () => {
+  await assert.rejects(client.fetchToken(config), (error) => {
+    assert.ok(error instanceof client.BrokerUnavailable);
+    assert.equal(error.status, 502);
+    return true;
+  });
+});
+
+test("unavailable: the open circuit's 503 Retry-After is waited out, then the token comes", async () => {
+  const waits = [];
+  const started = Date.now();
+  const chunks = await speakCounting(voice, { ...config, onWait: (seconds, reason) => waits.push([seconds, reason]) });
+  assert.equal(chunks.length, 3);
+  assert.equal(waits.length, 1);
+  assert.equal(waits[0][1], "unavailable");
+  assert.ok(waits[0][0] >= 1 && Date.now() - started >= 1000, `waited ${JSON.stringify(waits)}`);
 });
 
 test("signed out: no ID token asks for sign-in without calling the broker", async () => {

@@ -13,6 +13,8 @@ import re
 import secrets
 import shutil
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,11 +127,34 @@ def test_a_long_retry_after_is_handed_to_the_app(compiled: Path, servers: Server
     assert servers.gradium.issued_tokens == []
 
 
-def test_a_broker_5xx_is_retried(compiled: Path, servers: Servers) -> None:
-    # The broker tries Gradium three times per request: three 503s make one 502 for the client.
+def test_a_broker_502_is_not_retried(compiled: Path, servers: Servers) -> None:
+    # The broker tries Gradium three times per request: three 503s make one 502 for the client, which
+    # counted against the user's quota; the client hands it to the app instead of spending another.
     servers.gradium.queue(*[Reply(503, b"down")] * 3)
+    before = len(servers.gradium.requests)
     run_node(compiled, servers, "server error")
-    assert len(servers.gradium.issued_tokens) == 1
+    assert len(servers.gradium.requests) - before == 3 and servers.gradium.issued_tokens == []
+
+
+def test_an_open_circuits_503_is_waited_out(compiled: Path) -> None:
+    """A broker whose breaker opened on one failure answers 503 with Retry-After (counting nothing); the
+    client waits that long and gets its token from the probe."""
+    overrides = {"GradiumBreakerFailures": "1", "GradiumBreakerCooldownSeconds": "2"}
+    with local_api({"RequiredGroup": REQUIRED_GROUP} | overrides) as api:
+        gradium = api.stack.standin
+        assert gradium is not None
+        id_token = api.add_user(f"client-{secrets.token_hex(4)}@example.com", (REQUIRED_GROUP,))
+        gradium.queue(*[Reply(503, b"down")] * 3)
+        opened = urllib.request.Request(api.token_url, method="POST", headers={"Authorization": id_token})
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(opened, timeout=30)
+        assert failed.value.code == 502  # the breaker is open now, for 2 s
+        speech = SpeechStandIn(gradium.issued_tokens).start()
+        try:
+            run_node(compiled, Servers(api, gradium, speech, id_token), "unavailable")
+        finally:
+            speech.stop()
+        assert len(gradium.issued_tokens) == 1 and len(gradium.requests) == 4  # 3 failed, 1 probe
 
 
 def test_no_token_for_a_signed_out_user(compiled: Path, servers: Servers) -> None:

@@ -30,6 +30,7 @@ EXPECTED_STATUS = {
     "signed_in.json": 200,
     "no_claims.json": 401,
     "wrong_group.json": 403,
+    "other_app_client.json": 403,  # ALLOWED_CLIENT_IDS lists signed_in.json's app client only
 }
 
 

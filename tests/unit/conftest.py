@@ -31,10 +31,10 @@ class CountingSecrets:
         ttl: int = 300,
         max_staleness: float = 4 * 3600,
         clock: Callable[[], float] = time.monotonic,
-        on_stale: Callable[[str], None] = lambda reason: None,
+        on_failure: Callable[[str], None] = lambda reason: None,
     ) -> ApiKeySource:
         provider = SecretsProvider(boto3_client=self.client)
-        return ApiKeySource(NAME, ttl, provider, max_staleness, on_stale=on_stale, clock=clock)
+        return ApiKeySource(NAME, ttl, provider, max_staleness, on_failure=on_failure, clock=clock)
 
 
 @pytest.fixture

@@ -129,7 +129,7 @@ class Clock:
 def test_a_failed_refresh_serves_the_last_good_key_and_backs_off(secrets: CountingSecrets) -> None:
     secrets.client.create_secret(Name=NAME, SecretString="gd_good")
     clock, reasons = Clock(), []
-    source = secrets.source(ttl=300, clock=clock, on_stale=reasons.append)
+    source = secrets.source(ttl=300, clock=clock, on_failure=reasons.append)
     assert source.get() == "gd_good"
     secrets.client.delete_secret(SecretId=NAME, ForceDeleteWithoutRecovery=True)  # Secrets Manager fails
     clock.now += 301
@@ -213,7 +213,7 @@ def test_a_key_past_the_maximum_staleness_is_not_served(secrets: CountingSecrets
 def test_a_malformed_new_value_keeps_the_last_good_key(secrets: CountingSecrets) -> None:
     secrets.client.create_secret(Name=NAME, SecretString="gd_good")
     clock, reasons = Clock(), []
-    source = secrets.source(ttl=300, clock=clock, on_stale=reasons.append)
+    source = secrets.source(ttl=300, clock=clock, on_failure=reasons.append)
     source.get()
     secrets.client.put_secret_value(SecretId=NAME, SecretString="gd_pasted\nwith a newline")
     clock.now += 301
@@ -229,3 +229,20 @@ def test_a_forced_refresh_never_falls_back(secrets: CountingSecrets) -> None:
     secrets.client.delete_secret(SecretId=NAME, ForceDeleteWithoutRecovery=True)
     with pytest.raises(ApiKeyUnavailable):
         source.get(refresh=True)
+
+
+def test_a_failed_forced_refresh_backs_off_and_is_reported(secrets: CountingSecrets) -> None:
+    secrets.client.create_secret(Name=NAME, SecretString="gd_good")
+    clock, reasons = Clock(), []
+    source = secrets.source(clock=clock, on_failure=reasons.append)
+    source.get()
+    secrets.client.delete_secret(SecretId=NAME, ForceDeleteWithoutRecovery=True)
+    for _ in range(10):
+        with pytest.raises(ApiKeyUnavailable):
+            source.get(refresh=True)
+    assert secrets.reads == 2 and len(reasons) == 1  # one read, then the back-off answers at once
+    assert source.get() == "gd_good"  # a plain read still has its last good key within the TTL
+    clock.now += REFRESH_BACKOFF_BASE_SECONDS
+    with pytest.raises(ApiKeyUnavailable):
+        source.get(refresh=True)
+    assert secrets.reads == 3 and len(reasons) == 2

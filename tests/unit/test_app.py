@@ -31,6 +31,7 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 FUNCTION_DIR = Path(__file__).resolve().parents[2] / "functions" / "broker"
 SIGNED_IN = json.loads((EVENTS / "signed_in.json").read_text())
 JWT = SIGNED_IN["headers"]["Authorization"]
+SIGNED_IN_SUB = SIGNED_IN["requestContext"]["authorizer"]["claims"]["sub"]
 
 
 @dataclass
@@ -152,6 +153,61 @@ def test_wrong_group_is_403_without_calling_gradium(
     assert standin.requests == []
 
 
+def quota_spent(stack: LocalStack, app: ModuleType, sub: str = SIGNED_IN_SUB) -> int:
+    """Tokens counted today for `sub` in the quota table of `app`'s environment."""
+    table = os.environ["QUOTA_TABLE_NAME"]
+    item = stack.dynamodb.get_item(TableName=table, Key={"pk": {"S": f"{sub}#{int(time.time()) // 86_400}"}})
+    return int(item.get("Item", {}).get("tokens", {}).get("N", "0"))
+
+
+def test_another_app_client_of_the_pool_is_403_before_the_quota_and_gradium(
+    load_app: Loader, run, stack, secret_name, standin
+) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    app = load_app(ALLOWED_CLIENT_IDS="4q2h7k9m1n3p5r7t9v1x3z5b7d")
+    outcome = run(app, event_file("other_app_client.json"))
+    assert (outcome.status, outcome.body) == (403, {"error": "Forbidden"})
+    assert standin.requests == [] and quota_spent(stack, app) == 0
+    assert run(app, SIGNED_IN).status == 200  # the listed app client
+
+
+def test_no_allowed_client_ids_lets_any_app_client_of_the_pool_in(
+    load_app: Loader, run, stack, secret_name
+) -> None:
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    assert run(load_app(ALLOWED_CLIENT_IDS=""), event_file("other_app_client.json")).status == 200
+
+
+def test_a_gradium_outage_spends_only_the_calls_that_reached_gradium(
+    load_app: Loader, run, stack, secret_name, standin
+) -> None:
+    """The review's reproduction: a daily cap of 6 and a breaker at 2 failures. The breaker's fast 503s
+    never reach Gradium, so they spend nothing, and the user still has tokens once Gradium is back."""
+    stack.put_api_key(secret_name, STANDIN_API_KEY)
+    app = load_app(
+        TOKENS_PER_USER_PER_MINUTE="0",
+        TOKENS_PER_USER_PER_DAY="6",
+        GRADIUM_BREAKER_FAILURES="2",
+        GRADIUM_BREAKER_COOLDOWN_SECONDS="1",
+    )
+    standin.queue(*[Reply(503, b"down")] * 6)  # two requests of three attempts each
+    outage = [run(app, SIGNED_IN).status for _ in range(10)]
+    assert outage == [502, 502] + [503] * 8
+    assert quota_spent(stack, app) == 2 and len(standin.requests) == 6
+    time.sleep(1.1)  # the cool-down: the next request is the probe, and Gradium is healthy again
+    assert [run(app, SIGNED_IN).status for _ in range(5)] == [200, 200, 200, 200, 429]
+    assert quota_spent(stack, app) == 6
+
+
+def test_a_refused_key_in_its_cool_down_spends_nothing(
+    load_app: Loader, run, stack, secret_name, standin
+) -> None:
+    stack.put_api_key(secret_name, "gd_revoked")
+    app = load_app(TOKENS_PER_USER_PER_MINUTE="0", TOKENS_PER_USER_PER_DAY="3")
+    assert [run(app, SIGNED_IN).status for _ in range(6)] == [502] * 6
+    assert len(standin.requests) == 1 and quota_spent(stack, app) == 1  # only the call Gradium judged
+
+
 def test_no_required_group_lets_any_signed_in_user_in(load_app: Loader, run, stack, secret_name) -> None:
     stack.put_api_key(secret_name, STANDIN_API_KEY)
     assert run(load_app(REQUIRED_GROUP=""), event_file("wrong_group.json")).status == 200
@@ -234,7 +290,7 @@ def test_an_unexpected_exception_is_500_without_its_text(
     stack.put_api_key(secret_name, STANDIN_API_KEY)
     app = load_app()
 
-    def bug() -> None:
+    def bug(**_: object) -> None:
         raise ValueError(f"Invalid header value {STANDIN_API_KEY!r}")
 
     monkeypatch.setattr(app.SERVICE.broker, "issue", bug)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from caller import Caller, caller_from_event, parse_groups, require_group
+from caller import Caller, caller_from_event, parse_groups, require_client, require_group
 from errors import BadRequest, Forbidden, Unauthenticated
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -22,6 +22,7 @@ def test_the_signed_in_event_names_its_caller() -> None:
     caller = caller_from_event(event("signed_in.json"))
     assert caller.sub == "7d3f1c2a-9b8e-4f60-a1d2-3c4b5e6f7a80"
     assert caller.groups == {"voice-users", "beta-testers"}
+    assert caller.client_id == "4q2h7k9m1n3p5r7t9v1x3z5b7d"  # the ID token's aud
 
 
 def test_an_event_without_claims_is_unauthenticated() -> None:
@@ -83,3 +84,25 @@ def test_require_group() -> None:
     assert refused.value.status == 403
     with pytest.raises(Forbidden):
         require_group(Caller(sub="s", groups=frozenset({"voice-users-2"})), "voice-users")
+
+
+def test_a_token_of_a_listed_app_client_passes() -> None:
+    caller = caller_from_event(event("signed_in.json"))
+    require_client(caller, frozenset({"4q2h7k9m1n3p5r7t9v1x3z5b7d", "7otherwebclient0000000000"}))
+
+
+def test_no_allow_list_lets_any_app_client_of_the_pool_in() -> None:
+    require_client(caller_from_event(event("other_app_client.json")), frozenset())
+
+
+@pytest.mark.parametrize("name", ["other_app_client.json", "no_aud"])
+def test_a_token_of_another_app_client_is_forbidden(name: str) -> None:
+    if name == "no_aud":
+        no_aud = event("signed_in.json")
+        del no_aud["requestContext"]["authorizer"]["claims"]["aud"]
+        caller = caller_from_event(no_aud)
+    else:
+        caller = caller_from_event(event(name))
+    with pytest.raises(Forbidden) as refused:
+        require_client(caller, frozenset({"4q2h7k9m1n3p5r7t9v1x3z5b7d"}))
+    assert refused.value.status == 403

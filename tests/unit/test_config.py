@@ -27,6 +27,7 @@ def test_defaults() -> None:
     assert settings.timeout_seconds == DEFAULT_TIMEOUT_SECONDS
     assert settings.secret_cache_ttl_seconds == DEFAULT_SECRET_CACHE_TTL_SECONDS
     assert settings.required_group is None
+    assert settings.allowed_client_ids == frozenset()  # any app client of the pool
     assert settings.tokens_per_user_per_minute == DEFAULT_TOKENS_PER_USER_PER_MINUTE == 10
     assert settings.tokens_per_user_per_day == DEFAULT_TOKENS_PER_USER_PER_DAY == 200
     assert settings.quota_table_name == "gradium-token-quota"
@@ -43,6 +44,7 @@ def test_every_setting_is_read() -> None:
             "GRADIUM_TIMEOUT_SECONDS": "2.5",
             "SECRET_CACHE_TTL_SECONDS": "60",
             "REQUIRED_GROUP": " voice-users ",
+            "ALLOWED_CLIENT_IDS": " 4q2h7k9m1n3p5r7t9v1x3z5b7d , 7otherwebclient0000000000,",
             "TOKENS_PER_USER_PER_MINUTE": "3",
             "TOKENS_PER_USER_PER_DAY": "50",
             "QUOTA_FAIL_OPEN": "true",
@@ -54,6 +56,7 @@ def test_every_setting_is_read() -> None:
     assert settings.timeout_seconds == 2.5
     assert settings.secret_cache_ttl_seconds == 60
     assert settings.required_group == "voice-users"
+    assert settings.allowed_client_ids == {"4q2h7k9m1n3p5r7t9v1x3z5b7d", "7otherwebclient0000000000"}
     assert settings.tokens_per_user_per_minute == 3
     assert settings.tokens_per_user_per_day == 50
     assert settings.quota_fail_open is True
@@ -145,6 +148,8 @@ def test_other_token_urls_are_refused(url: str) -> None:
         ("TOKENS_PER_USER_PER_DAY", "1e7"),
         ("QUOTA_FAIL_OPEN", "maybe"),
         ("TRACING_ENABLED", "on"),
+        ("ALLOWED_CLIENT_IDS", "4q2h7k9m1n3p5r7t9v1x3z5b7d *"),
+        ("ALLOWED_CLIENT_IDS", "*"),
     ],
 )
 def test_numbers_out_of_range_are_refused(name: str, value: str) -> None:

@@ -100,10 +100,24 @@ def test_without_an_allocation_only_the_remainder_is_published(
         (Reply(200, {"remaining_credits": "lots"}), "UpstreamError"),
         (Reply(200, {"remaining_credits": True}), "UpstreamError"),
         (Reply(200, {"remaining_credits": -5}), "UpstreamError"),
+        (Reply(200, {"remaining_credits": -5, "remaining": 10}), "UpstreamError"),
+        (Reply(200, {"remaining_credits": 1e308}), "UpstreamError"),
+        (Reply(200, {"remaining_credits": 1e-200}), "UpstreamError"),
         (Reply(200, b"[" * 20_000), "UpstreamError"),
         (Reply(200, {"remaining_credits": 1}, delay=4), "UpstreamTimeout"),
     ],
-    ids=["500 text", "401", "a string", "a boolean", "negative", "deep nesting", "a timeout"],
+    ids=[
+        "500 text",
+        "401",
+        "a string",
+        "a boolean",
+        "negative",
+        "negative beside the other spelling",
+        "over cloudwatch's range",
+        "under cloudwatch's range",
+        "deep nesting",
+        "a timeout",
+    ],
 )
 def test_a_failed_check_is_counted_and_leaks_nothing(
     monitor, stack: LocalStack, secret_name, standin, reply: Reply, error: str

@@ -269,10 +269,10 @@ def test_an_oversized_error_body_still_counts_as_the_status(standin: GradiumStan
         ({"remaining_credits": 8425, "allocated_credits": 10000, "plan_name": "Pro"}, 8425.0, 10000.0),
         ({"remaining": 12.5, "allocated": 500}, 12.5, 500.0),
         ({"remaining_credits": 0}, 0.0, None),
-        # An unusable value in one spelling falls back to the other.
-        ({"remaining_credits": "n/a", "remaining": 7}, 7.0, None),
+        ({"remaining_credits": None, "remaining": 7}, 7.0, None),
+        ({"remaining_credits": 1e108, "allocated_credits": 8.6e-109}, 1e108, 8.6e-109),
     ],
-    ids=["documented fields", "the published client's fields", "no allocation", "mixed"],
+    ids=["documented fields", "the published client's fields", "no allocation", "null", "cloudwatch's range"],
 )
 def test_reads_the_balance_in_either_spelling(
     standin: GradiumStandIn, body: dict, remaining: float, allocated: float | None
@@ -296,6 +296,14 @@ def test_reads_the_balance_in_either_spelling(
         b'{"credits": 100}',
         b"[100]",
         b"not json",
+        # CloudWatch refuses these as metric values: the alarm would go blind, not fire.
+        b'{"remaining_credits": 1e308}',
+        b'{"remaining_credits": 1e-200}',
+        b'{"remaining_credits": 5, "allocated_credits": 1e200}',
+        b'{"remaining_credits": 5, "allocated_credits": -3}',
+        # A value that is there but unusable is a bad body, not a reason to read the other spelling.
+        b'{"remaining_credits": -1, "remaining": 7}',
+        b'{"remaining_credits": "n/a", "remaining": 7}',
     ],
 )
 def test_a_balance_that_is_not_a_plain_amount_is_refused(standin: GradiumStandIn, body: bytes) -> None:

@@ -145,3 +145,44 @@ def test_a_rejected_key_does_not_trip_the_breaker(secrets: CountingSecrets, stan
     with pytest.raises(UpstreamRejectedKey):
         token_broker.issue()
     assert opened == []
+
+
+def test_a_revoked_key_while_secrets_manager_fails_is_read_once_and_alarmed(
+    secrets: CountingSecrets, standin: GradiumStandIn
+) -> None:
+    """The review's reproduction: 20 requests once made 40 GetSecretValue calls, each waited on the
+    failing read, and SecretRefreshFailures never fired. Now: one forced read, then the cool-down."""
+    secrets.client.create_secret(Name=NAME, SecretString="gd_revoked")
+    clock, failures = Clock(), []
+    source = secrets.source(clock=clock, on_failure=failures.append)
+    token_broker = TokenBroker(source, GradiumClient(standin.token_url), 5, clock=clock)
+    source.get()  # the key was good when it was cached
+    secrets.client.delete_secret(SecretId=NAME, ForceDeleteWithoutRecovery=True)  # Secrets Manager fails
+    refused = []
+    for _ in range(20):
+        with pytest.raises((ApiKeyUnavailable, UpstreamRejectedKey)) as failure:
+            token_broker.issue()
+        refused.append(type(failure.value).__name__)
+    assert refused == ["ApiKeyUnavailable"] + ["UpstreamRejectedKey"] * 19
+    assert secrets.reads == 2  # the first read, then one forced re-read
+    assert len(failures) == 1 and "ResourceNotFoundException" in failures[0]
+    assert len(standin.requests) == 1
+
+
+def test_a_malformed_rotation_is_read_once_per_back_off(
+    secrets: CountingSecrets, standin: GradiumStandIn
+) -> None:
+    secrets.client.create_secret(Name=NAME, SecretString="gd_revoked")
+    clock, failures = Clock(), []
+    source = secrets.source(clock=clock, on_failure=failures.append)
+    token_broker = TokenBroker(source, GradiumClient(standin.token_url), 5, clock=clock)
+    source.get()
+    secrets.client.put_secret_value(SecretId=NAME, SecretString="gd_pasted\nwith a newline")
+    for _ in range(20):
+        with pytest.raises((ApiKeyUnavailable, UpstreamRejectedKey)):
+            token_broker.issue()
+    assert secrets.reads == 2 and len(failures) == 1 and "malformed" in failures[0]
+    clock.now += REJECTED_KEY_COOLDOWN_SECONDS  # past both the cool-down and the first back-off
+    with pytest.raises(ApiKeyUnavailable):
+        token_broker.issue()
+    assert secrets.reads == 3 and len(failures) == 2
