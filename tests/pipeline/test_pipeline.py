@@ -13,6 +13,10 @@ from typing import Any
 import pytest
 from samcli.yamlhelper import yaml_parse
 
+from local.api_gateway import Resolver
+from tests.pipeline.iam_policy import allowed_within, decision
+from tests.template.translation import translate
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
@@ -91,6 +95,8 @@ def test_every_grant_is_scoped(bootstrap: dict[str, Any]) -> None:
     for name in ("PipelineExecutionRole", "CloudFormationExecutionRole"):
         for policy in bootstrap["Resources"][name]["Properties"]["Policies"]:
             for statement in policy["PolicyDocument"]["Statement"]:
+                if statement["Effect"] == "Deny":  # a Deny takes rights away: it may be as wide as it likes
+                    continue
                 actions = (
                     statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 )
@@ -104,3 +110,206 @@ def test_every_grant_is_scoped(bootstrap: dict[str, Any]) -> None:
                         r"transform|webacl|aws:policy|restapis",
                         resources,
                     ), statement["Sid"]
+
+
+ACCOUNT = "123456789012"
+DEV, PROD = "gradium-token-broker-dev", "gradium-token-broker-prod"
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/{DEV}-pipeline-PermissionsBoundary-1A2B3C"
+TAG = "aws:ResourceTag/gradium-token-broker-stack"
+
+
+def bootstrap_policies(
+    bootstrap: dict[str, Any], existing_secret: str = ""
+) -> dict[str, list[dict[str, Any]]]:
+    """The statements of the dev environment's roles and of its boundary, as IAM would hold them."""
+    parameters = {name: str(spec.get("Default", "")) for name, spec in bootstrap["Parameters"].items()} | {
+        "StackName": DEV,
+        "ExistingSecretArn": existing_secret,
+    }
+    names = {
+        "AWS::Region": "us-east-1",
+        "AWS::AccountId": ACCOUNT,
+        "PermissionsBoundary": BOUNDARY,
+        "ArtifactsBucket.Arn": "arn:aws:s3:::dev-artifacts",
+        "CloudFormationExecutionRole.Arn": role("dev-pipeline-CloudFormationExecutionRole"),
+    }
+    resolve = Resolver(bootstrap, parameters, "us-east-1", names)
+    resources = bootstrap["Resources"]
+    policies = {
+        name: [
+            statement
+            for policy in resources[name]["Properties"]["Policies"]
+            for statement in resolve(policy["PolicyDocument"]["Statement"])
+        ]
+        for name in ("PipelineExecutionRole", "CloudFormationExecutionRole")
+    }
+    policies["PermissionsBoundary"] = resolve(
+        resources["PermissionsBoundary"]["Properties"]["PolicyDocument"]["Statement"]
+    )
+    return policies
+
+
+def role(name: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+
+
+def test_the_execution_role_creates_and_changes_roles_only_with_the_boundary(
+    bootstrap: dict[str, Any],
+) -> None:
+    """The review's reproduction: the execution role gave a role of the stack `Action: *` and a trust in
+    another account. Now every such change needs the boundary on the role, which it cannot shed."""
+    execution = bootstrap_policies(bootstrap)["CloudFormationExecutionRole"]
+    function_role = role(f"{DEV}-TokenFunctionRole-1A2B3C")
+    with_boundary = {"iam:PermissionsBoundary": BOUNDARY}
+    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:PutRolePermissionsBoundary"):
+        assert decision(execution, action, function_role, with_boundary) == "allow", action
+        assert decision(execution, action, function_role) != "allow", action
+        other = {"iam:PermissionsBoundary": f"arn:aws:iam::{ACCOUNT}:policy/AdministratorAccess"}
+        assert decision(execution, action, function_role, other) != "allow", action
+        assert decision(execution, action, role(f"{PROD}-TokenFunctionRole-9Z8Y"), with_boundary) != "allow"
+    for action in ("iam:DeleteRolePermissionsBoundary", "iam:CreatePolicyVersion", "iam:DeletePolicy"):
+        target = BOUNDARY if "Policy" in action else function_role
+        assert decision(execution, action, target, with_boundary) == "deny", action
+    # No condition key protects a trust policy or a managed policy's attachment: neither is granted.
+    for action in ("iam:UpdateAssumeRolePolicy", "iam:AttachRolePolicy", "iam:CreatePolicy"):
+        assert decision(execution, action, function_role, with_boundary) != "allow", action
+    assert "iam:PermissionsBoundary" in json.dumps(bootstrap["Resources"]["CloudFormationExecutionRole"])
+
+
+def test_a_role_under_the_boundary_cannot_reach_iam_or_another_stack(bootstrap: dict[str, Any]) -> None:
+    """Whatever a deploy writes into a role's own policy (here `Action: *`), the boundary caps it."""
+    boundary = bootstrap_policies(bootstrap)["PermissionsBoundary"]
+    admin = [{"Effect": "Allow", "Action": "*", "Resource": "*"}]
+    region = f"us-east-1:{ACCOUNT}"
+    forbidden = [
+        ("iam:CreateRole", role("anything")),
+        ("iam:AttachRolePolicy", role(f"{DEV}-TokenFunctionRole-1A2B3C")),
+        ("sts:AssumeRole", role("OrganizationAccountAccessRole")),
+        ("secretsmanager:GetSecretValue", f"arn:aws:secretsmanager:{region}:secret:{PROD}/gradium-api-key-X"),
+        ("dynamodb:UpdateItem", f"arn:aws:dynamodb:{region}:table/{PROD}-QuotaTable-X"),
+        ("lambda:UpdateAlias", f"arn:aws:lambda:{region}:function:{PROD}-TokenFunction-X:live"),
+        ("cognito-idp:AdminSetUserPassword", f"arn:aws:cognito-idp:{region}:userpool/us-east-1_Prod"),
+        ("s3:GetObject", "arn:aws:s3:::dev-artifacts/package.zip"),
+        ("kms:Decrypt", f"arn:aws:kms:{region}:key/any"),  # not through Secrets Manager
+    ]
+    for action, resource in forbidden:
+        assert not allowed_within(admin, boundary, action, resource), (action, resource)
+    secret = f"arn:aws:secretsmanager:{region}:secret:{DEV}/gradium-api-key-AbCdEf"
+    assert allowed_within(admin, boundary, "secretsmanager:GetSecretValue", secret)
+
+
+def app_role_statements(parameters: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """Every role's statements in the translated application template, resolved for the dev stack."""
+    template = translate(**parameters)
+    defaults = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+    region = f"us-east-1:{ACCOUNT}"
+    names = {
+        "AWS::Region": "us-east-1",
+        "AWS::AccountId": ACCOUNT,
+        "AWS::StackName": DEV,
+        "GradiumApiKeySecret": f"arn:aws:secretsmanager:{region}:secret:{DEV}/gradium-api-key-AbCdEf",
+        "TokenFunctionLogGroup.Arn": f"arn:aws:logs:{region}:log-group:/aws/lambda/{DEV}-token:*",
+        "CreditsMonitorLogGroup.Arn": f"arn:aws:logs:{region}:log-group:/aws/lambda/{DEV}-credits:*",
+        "QuotaTable.Arn": f"arn:aws:dynamodb:{region}:table/{DEV}-QuotaTable-1A2B",
+        "CreditsMonitorFunction.Arn": f"arn:aws:lambda:{region}:function:{DEV}-CreditsMonitorFunction-1A2B",
+    }
+    resolve = Resolver(template, defaults | parameters, "us-east-1", names)
+    roles = {}
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role" or name == "ApiGatewayLogsRole":
+            continue
+        assert resolve(resource["Properties"]["PermissionsBoundary"]) == BOUNDARY
+        policies = resolve(resource["Properties"]["Policies"])
+        roles[name] = [s for p in policies for s in p["PolicyDocument"]["Statement"]]
+    return roles
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"CreditsAlarmThreshold": "100", "EnableTracing": "true"},
+        {
+            "ExistingSecretArn": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:shared/gradium-AbC",
+            "ExistingSecretKmsKeyArn": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab",
+            "CreditsAlarmThreshold": "100",
+        },
+    ],
+    ids=["own secret, every feature", "a brought-in secret and key"],
+)
+def test_the_boundary_allows_what_the_brokers_roles_need(
+    bootstrap: dict[str, Any], parameters: dict[str, str]
+) -> None:
+    boundary = bootstrap_policies(bootstrap, parameters.get("ExistingSecretArn", ""))["PermissionsBoundary"]
+    roles = app_role_statements({"PermissionsBoundaryArn": BOUNDARY, **parameters})
+    assert {"TokenFunctionRole", "CodeDeployRole", "CreditsMonitorRole"} <= set(roles)
+    assert any("CreditsCheckRole" in name for name in roles)  # the scheduler's, generated by SAM
+    for name, statements in roles.items():
+        for statement in statements:
+            context = {
+                key: str(value)
+                for keys in statement.get("Condition", {}).values()
+                for key, value in keys.items()
+            }
+            for action in (
+                statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            ):
+                for resource in (
+                    statement["Resource"]
+                    if isinstance(statement["Resource"], list)
+                    else [statement["Resource"]]
+                ):
+                    assert allowed_within(statements, boundary, action, resource, context), (name, action)
+
+
+def test_every_role_of_the_application_takes_the_boundary() -> None:
+    template = translate(CreditsAlarmThreshold="100", ConfigureApiGatewayLogsRole="true")
+    roles = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+    assert "CodeDeployServiceRole" not in roles  # SAM's own, which took no boundary
+    for name, resource in roles.items():
+        assert resource["Properties"]["PermissionsBoundary"] == {
+            "Fn::If": ["HasPermissionsBoundary", {"Ref": "PermissionsBoundaryArn"}, {"Ref": "AWS::NoValue"}]
+        }, name
+    group = template["Resources"]["TokenFunctionDeploymentGroup"]["Properties"]
+    assert group["ServiceRoleArn"] == {"Fn::GetAtt": ["CodeDeployRole", "Arn"]}
+    # The account-wide API Gateway logs role is an administrator's: a bounded deploy may not own it.
+    [assertion] = template["Rules"]["AccountLogsRoleNeedsAnAdministrator"]["Assertions"]
+    assert assertion["Assert"] == {"Fn::Equals": [{"Ref": "ConfigureApiGatewayLogsRole"}, "false"]}
+
+
+def test_a_dev_job_cannot_touch_another_pools_users(bootstrap: dict[str, Any]) -> None:
+    """The review's reproduction: the pipeline role could reset any user's password in any pool."""
+    policies = bootstrap_policies(bootstrap)
+    pool = f"arn:aws:cognito-idp:us-east-1:{ACCOUNT}:userpool/us-east-1_AbC123"
+    pipeline, execution = policies["PipelineExecutionRole"], policies["CloudFormationExecutionRole"]
+    for action in ("cognito-idp:AdminSetUserPassword", "cognito-idp:AdminInitiateAuth"):
+        assert decision(pipeline, action, pool, {TAG: DEV}) == "allow"
+        assert decision(pipeline, action, pool, {TAG: PROD}) != "allow"
+        assert decision(pipeline, action, pool) != "allow"  # another application's untagged pool
+    for action in ("cognito-idp:UpdateUserPool", "cognito-idp:CreateUserPoolClient"):
+        assert decision(execution, action, pool, {TAG: DEV}) == "allow"
+        assert decision(execution, action, pool, {TAG: PROD}) != "allow"
+        assert decision(execution, action, pool) != "allow"
+    # The pool cannot be re-tagged to the other stack, nor created under its name.
+    retag = {TAG: DEV, "aws:RequestTag/gradium-token-broker-stack": PROD}
+    assert decision(execution, "cognito-idp:TagResource", pool, retag) != "allow"
+    create = "cognito-idp:CreateUserPool"
+    assert decision(execution, create, "*", {"aws:RequestTag/gradium-token-broker-stack": DEV}) == "allow"
+    assert decision(execution, create, "*", {"aws:RequestTag/gradium-token-broker-stack": PROD}) != "allow"
+    assert decision(execution, create, "*") != "allow"
+    tags = translate()["Resources"]["UserPool"]["Properties"]["UserPoolTags"]
+    assert tags == {"gradium-token-broker-stack": {"Ref": "AWS::StackName"}}
+
+
+def test_the_pipeline_cannot_set_the_accounts_api_gateway_settings(bootstrap: dict[str, Any]) -> None:
+    execution = bootstrap_policies(bootstrap)["CloudFormationExecutionRole"]
+    assert decision(execution, "apigateway:PATCH", "arn:aws:apigateway:us-east-1::/account") != "allow"
+    assert decision(execution, "apigateway:PATCH", "arn:aws:apigateway:us-east-1::/restapis/abc") == "allow"
+
+
+def test_deploy_jobs_run_only_for_main() -> None:
+    """workflow_dispatch runs on any branch: a job that assumes an environment's role checks the ref."""
+    jobs = workflow("deploy.yml")["jobs"]
+    for name in ("dev", "prod"):
+        assert jobs[name]["if"] == "github.ref == 'refs/heads/main'", name
+    readme = (REPO / "README.md").read_text()
+    assert "Deployment branches" in readme and "separate accounts" in readme

@@ -646,3 +646,22 @@ def test_an_existing_pools_app_client_is_reported(translated: dict[str, Any]) ->
     assert output["Value"] == {
         "Fn::If": ["CreateUserPool", {"Ref": "UserPoolAppClient"}, {"Ref": "ExistingUserPoolClientId"}]
     }
+
+
+def test_only_the_stacks_own_app_client_gets_tokens_by_default(translated: dict[str, Any]) -> None:
+    """API Gateway's Cognito authorizer does not check `aud`: the function does, against this list."""
+    variables = translated["Resources"]["TokenFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["ALLOWED_CLIENT_IDS"] == {
+        "Fn::If": [
+            "HasAllowedClientIds",
+            {"Fn::If": ["AnyClientAllowed", "", {"Ref": "AllowedClientIds"}]},
+            {"Fn::If": ["CreateUserPool", {"Ref": "UserPoolAppClient"}, {"Ref": "ExistingUserPoolClientId"}]},
+        ]
+    }
+    pattern = SOURCE["Parameters"]["AllowedClientIds"]["AllowedPattern"]
+    for value, valid in [("", True), ("*", True), ("abc123", True), ("abc,def9", True), ("abc,", False)]:
+        assert bool(re.fullmatch(pattern, value)) is valid, value
+        if valid and value != "*":
+            config.Settings.from_env(
+                {"GRADIUM_API_KEY_SECRET_ID": "s", "QUOTA_TABLE_NAME": "t", "ALLOWED_CLIENT_IDS": value}
+            )
