@@ -66,14 +66,18 @@ build: $(LOCAL_TOOLS) ## sam build into .aws-sam/build, then compile it as Lambd
 	$(BIN)/sam build
 	$(BIN)/python -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build/TokenFunction .aws-sam/build/CreditsMonitorFunction .aws-sam/build/DependenciesLayer .aws-sam/build/TracingLayer
 
-invoke: build ## Run EVENT through the built FUNCTION (default TokenFunction, or CreditsMonitorFunction) under the Lambda emulator
-	$(BIN)/python -m local.invoke --function $(FUNCTION) $(if $(EVENT),--event $(EVENT))
+# GRADIUM=real calls api.gradium.ai with your key, read from GRADIUM_API_KEY_FILE or a hidden prompt.
+GRADIUM ?=
+REAL_GRADIUM = $(if $(filter real,$(GRADIUM)),--real-gradium)
+
+invoke: build ## Run EVENT through the built FUNCTION (default TokenFunction, or CreditsMonitorFunction) under the Lambda emulator; GRADIUM=real
+	$(OPS) local.invoke --function $(FUNCTION) $(if $(EVENT),--event $(EVENT)) $(REAL_GRADIUM)
 
 PORT ?= 3000
 HOST ?= 127.0.0.1
 PARAMETER_OVERRIDES ?=
-serve: build ## The template's API on http://HOST:PORT (default 127.0.0.1:3000) with a Cognito authorizer; PARAMETER_OVERRIDES="Key=Value ..."
-	$(BIN)/python -m local.serve --host "$(HOST)" --port "$(PORT)" --parameter-overrides "$(PARAMETER_OVERRIDES)"
+serve: build ## The template's API on http://HOST:PORT (default 127.0.0.1:3000) with a Cognito authorizer; PARAMETER_OVERRIDES="Key=Value ..."; GRADIUM=real
+	$(OPS) local.serve --host "$(HOST)" --port "$(PORT)" --parameter-overrides "$(PARAMETER_OVERRIDES)" $(REAL_GRADIUM)
 
 lint: $(VENV)/.installed ## ruff check and ruff format --check
 	$(BIN)/ruff check .
@@ -107,8 +111,8 @@ smoke: $(VENV)/.installed ## With ENV=default|prod (or STACK=name): smoke-test t
 config: $(VENV)/.installed ## Keep parameter overrides in samconfig.toml for ENV: make config ENV=prod SET="ExistingUserPoolArn=arn:..."
 	$(OPS) ops.samconfig --env "$(DEPLOY_ENV)" --set "$(SET)"
 
-put-key: $(VENV)/.installed ## Put the Gradium API key into ENV's secret from a hidden prompt (or stdin), never argv or history
-	@$(OPS) ops.put_api_key --env "$(DEPLOY_ENV)"
+put-key: $(VENV)/.installed ## Put the Gradium API key into ENV's secret (or SECRET_ID) from a hidden prompt (or stdin), never argv or history
+	@$(OPS) ops.put_api_key --env "$(DEPLOY_ENV)" $(if $(SECRET_ID),--secret-id "$(SECRET_ID)")
 
 publish: build ## A "Launch stack" link: sam package into BUCKET (readable by your users) in REGION, template included
 	$(OPS) ops.publish --bucket "$(BUCKET)" --region "$(REGION)"

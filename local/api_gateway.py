@@ -25,6 +25,8 @@ _NO_VALUE = object()  # what Ref AWS::NoValue resolves to: the key or item is dr
 
 # API Gateway's own status and message for the gateway response types this API can produce.
 GATEWAY_ERRORS = {
+    "BAD_REQUEST_BODY": (400, "Bad Request"),
+    "REQUEST_TOO_LARGE": (413, "Request Too Long"),
     "UNAUTHORIZED": (401, "Unauthorized"),
     "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
     "DEFAULT_5XX": (502, "Internal server error"),
@@ -86,7 +88,12 @@ class RestApi:
                 .replace("$context.error.message", message)
                 .replace("$context.requestId", request_id)
             )
-        error_type = {401: "UnauthorizedException", 403: "MissingAuthenticationTokenException"}
+        error_type = {
+            400: "BadRequestException",
+            401: "UnauthorizedException",
+            403: "MissingAuthenticationTokenException",
+            413: "RequestTooLargeException",
+        }
         return Answer(
             status,
             {
@@ -106,7 +113,7 @@ class BuiltTemplate:
     api: RestApi
     parameters: dict[str, str]
     _resources: dict[str, Any]
-    _resolve: _Resolver
+    _resolve: Resolver
 
     @classmethod
     def load(cls, template_path: Path, overrides: dict[str, str], region: str) -> BuiltTemplate:
@@ -120,18 +127,20 @@ class BuiltTemplate:
             for name, spec in source.get("Parameters", {}).items()
         } | overrides
         translated = _translate(source, parameters, region)
-        resolve = _Resolver(translated, parameters, region)
+        resolve = Resolver(translated, parameters, region)
         resources = translated["Resources"]
         return cls(_rest_api(resources, resolve), parameters, resources, resolve)
 
-    def function_env(self, logical_id: str) -> dict[str, str]:
-        """The function's environment variables, resolved; a resource's Ref is its logical id."""
+    def function_env(self, logical_id: str, names: dict[str, str] | None = None) -> dict[str, str]:
+        """The function's environment variables, resolved; a resource's Ref is `names`' value for it,
+        or its logical id."""
         props = self._resources[logical_id]["Properties"]
-        variables = self._resolve(props.get("Environment", {}).get("Variables", {})) or {}
+        resolve = self._resolve.with_names(names) if names else self._resolve
+        variables = resolve(props.get("Environment", {}).get("Variables", {})) or {}
         return {name: str(value) for name, value in variables.items()}
 
 
-def _rest_api(resources: dict[str, Any], resolve: _Resolver) -> RestApi:
+def _rest_api(resources: dict[str, Any], resolve: Resolver) -> RestApi:
     [api] = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     [stage] = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"]
     body = resolve(api["Properties"]["Body"])
@@ -194,18 +203,36 @@ def _translate(source: dict[str, Any], parameters: dict[str, str], region: str) 
     return translator.translate(sam_template=template, parameter_values={**parameters, "AWS::Region": region})
 
 
-class _Resolver:
-    """Resolves the intrinsic functions an API definition uses, for given parameter values."""
+class Resolver:
+    """Resolves the intrinsic functions of a template (an API definition, a role's policies) for given
+    parameter values. `names` gives resources' Refs and attributes ("Table.Arn") and overrides pseudo
+    parameters; without it, a resource's Ref or attribute is its own name."""
 
-    def __init__(self, template: dict[str, Any], parameters: dict[str, str], region: str) -> None:
+    def __init__(
+        self,
+        template: dict[str, Any],
+        parameters: dict[str, str],
+        region: str,
+        names: dict[str, str] | None = None,
+    ) -> None:
         self._conditions = template.get("Conditions", {})
-        self._symbols: dict[str, str] = {
-            "AWS::Region": region,
-            "AWS::AccountId": ACCOUNT_ID,
-            "AWS::Partition": "aws",
-            "AWS::StackName": "local",
-            "AWS::URLSuffix": "amazonaws.com",
-        } | parameters
+        self._symbols: dict[str, str] = (
+            {
+                "AWS::Region": region,
+                "AWS::AccountId": ACCOUNT_ID,
+                "AWS::Partition": "aws",
+                "AWS::StackName": "local",
+                "AWS::URLSuffix": "amazonaws.com",
+            }
+            | parameters
+            | (names or {})
+        )
+
+    def with_names(self, names: dict[str, str]) -> Resolver:
+        """This resolver, with `names` added."""
+        resolver = copy.copy(self)
+        resolver._symbols = self._symbols | names
+        return resolver
 
     def __call__(self, value: Any) -> Any:
         resolved = self._resolve(value)
@@ -255,7 +282,8 @@ class _Resolver:
         return any(self._resolve(item) for item in argument)
 
     def _fn_getatt(self, argument: list[str] | str) -> str:
-        return ".".join(argument) if isinstance(argument, list) else argument
+        name = ".".join(argument) if isinstance(argument, list) else argument
+        return self._symbols.get(name, name)
 
     def _fn_join(self, argument: list[Any]) -> str:
         separator, items = argument
@@ -278,7 +306,7 @@ class _Resolver:
             if name in values:
                 return str(values[name])
             if "." in name:
-                return name  # a resource attribute: its name stands in
+                return self._symbols.get(name, name)  # a resource attribute: its name stands in
             return str(self._ref(name))
 
         return re.sub(r"\$\{([^}!]+)\}", substitute, text)

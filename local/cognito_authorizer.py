@@ -16,10 +16,13 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
+from joserfc.jws import extract_compact
 
 # An unknown `kid` refetches the JWKS (a rotated key), at most this often, so that forged tokens
 # naming random kids cannot turn every request into a fetch.
 JWKS_REFRESH_INTERVAL_SECONDS = 30.0
+JWKS_FETCH_TIMEOUT_SECONDS = 2.0
+MAX_JWKS_BYTES = 64 * 1024
 
 
 class Unauthorized(Exception):
@@ -56,11 +59,17 @@ class CognitoAuthorizer:
         """
         if not authorization:
             raise Unauthorized("no Authorization header")
+        value = authorization.strip()
         try:
-            token = self._decode(authorization.strip())
+            # Cognito signs with one of the pool's keys and names it; a token without `kid` is not one.
+            if not isinstance(extract_compact(value.encode()).headers().get("kid"), str):
+                raise Unauthorized("the token names no key (kid)")
+            token = self._decode(value)
             self._claims.validate(token.claims)
         except JoseError as exc:
             raise Unauthorized(exc.error) from None
+        except (ValueError, TypeError):  # not a JWS at all (its parts are not base64 JSON)
+            raise Unauthorized("not a JWT") from None
         return {name: gateway_claim(name, value) for name, value in token.claims.items()}
 
     def _decode(self, value: str) -> jwt.Token:
@@ -77,10 +86,14 @@ class CognitoAuthorizer:
     def _key_set(self, refresh: bool = False) -> KeySet:
         with self._lock:
             if self._keys is None or refresh:
+                self._fetched_at = time.monotonic()  # a failed fetch waits its turn too
                 request = urllib.request.Request(self._jwks_url, headers=self._fetch_headers)
-                with urllib.request.urlopen(request, timeout=5) as answer:
-                    self._keys = KeySet.import_key_set(json.loads(answer.read()))
-                self._fetched_at = time.monotonic()
+                try:
+                    with urllib.request.urlopen(request, timeout=JWKS_FETCH_TIMEOUT_SECONDS) as answer:
+                        self._keys = KeySet.import_key_set(json.loads(answer.read(MAX_JWKS_BYTES)))
+                except (OSError, ValueError, TypeError, KeyError, JoseError):
+                    # Unreachable, or not a key set: no token can be verified, so none is accepted.
+                    raise Unauthorized("the pool's JWKS could not be fetched") from None
             return self._keys
 
 

@@ -1,15 +1,15 @@
 """`make invoke`: run an event through a built function under the Lambda emulator, without Docker.
 
 Secrets Manager is a moto server holding the API key; Gradium is the local stand-in, or the real
-service when GRADIUM_API_KEY is set in the environment. Prints the function's response, then the
-cold-start and warm latencies of the built function.
+service with `--real-gradium` (`make invoke GRADIUM=real`: the key from GRADIUM_API_KEY_FILE or a hidden
+prompt). Prints the function's response, a minted token as its fingerprint only, then the cold-start and
+warm latencies of the built function.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 from collections import defaultdict
@@ -18,7 +18,10 @@ from pathlib import Path
 from samcli.yamlhelper import yaml_parse
 
 from local.lambda_emulator import LambdaEmulator, function_code
-from local.stack import EVENTS_DIR, REPO, STANDIN_API_KEY, local_stack
+from local.stack import EVENTS_DIR, REPO, STANDIN_API_KEY, gradium_key, local_stack
+
+from config import DEFAULT_TOKEN_URL
+from log_safety import token_fingerprint
 
 # Each function's default event; `--event` (make's EVENT) picks another.
 DEFAULT_EVENTS = {
@@ -34,23 +37,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--function", choices=sorted(DEFAULT_EVENTS), default="TokenFunction")
     parser.add_argument("--event", type=Path, help="event file (default: the function's own)")
     parser.add_argument("--warm", type=int, default=20, help="warm invocations to time after the first")
+    parser.add_argument(
+        "--real-gradium",
+        action="store_true",
+        help="call api.gradium.ai with your key (from GRADIUM_API_KEY_FILE, else a hidden prompt)",
+    )
     args = parser.parse_args(argv)
     event_path = args.event or DEFAULT_EVENTS[args.function]
     handler = yaml_parse((REPO / "template.yaml").read_text())["Resources"][args.function]["Properties"][
         "Handler"
     ]
 
-    real_key = os.environ.get("GRADIUM_API_KEY", "").strip()
+    try:
+        real_key = gradium_key(args.real_gradium)
+    except ValueError as exc:
+        print(f"make invoke: {exc}", file=sys.stderr)
+        return 2
     event = json.loads(event_path.read_text())
     with local_stack(with_standin=not real_key) as stack:
-        overrides = {"GRADIUM_TOKEN_URL": "https://api.gradium.ai/api/api-keys/token"} if real_key else {}
+        overrides = {"GRADIUM_TOKEN_URL": DEFAULT_TOKEN_URL} if real_key else {}
         overrides["AWS_LAMBDA_FUNCTION_NAME"] = args.function
         env = stack.provision(real_key or STANDIN_API_KEY, overrides, args.function)
-        gradium = "api.gradium.ai (GRADIUM_API_KEY is set)" if real_key else "the local stand-in"
+        gradium = "api.gradium.ai (GRADIUM=real)" if real_key else "the local stand-in"
         print(f"Invoking the built {args.function} with {event_path.name}; Gradium is {gradium}.\n")
         with LambdaEmulator(env, function_code(args.function), handler) as emulator:
             cold = emulator.invoke(event)
-            print(json.dumps(cold.response, indent=2))
+            print(json.dumps(redacted(cold.response), indent=2))
             if not _succeeded(cold.response):
                 print("\nThe function's log lines:\n" + _function_lines(emulator.logs()))
             warm_calls = [emulator.invoke(event) for _ in range(args.warm)]
@@ -67,6 +79,19 @@ def main(argv: list[str] | None = None) -> int:
     if 429 in by_status:
         print("(429: the per-user quota, TOKENS_PER_USER_PER_MINUTE in events/env.json, at work)")
     return _exit_code(cold.response)
+
+
+def redacted(response: dict) -> dict:
+    """The response with a minted token shown as its fingerprint: a live token (with a real key) must not
+    land in a terminal's scrollback or a CI log."""
+    try:
+        body = json.loads(response["body"])
+    except (KeyError, TypeError, ValueError):
+        return response
+    if not isinstance(body, dict) or not isinstance(body.get("token"), str):
+        return response
+    body["token"] = f"<redacted: {len(body['token'])} chars, sha256 {token_fingerprint(body['token'])}>"
+    return response | {"body": json.dumps(body)}
 
 
 def _status(response: dict) -> object:

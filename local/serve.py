@@ -3,8 +3,10 @@
 Routes, stage, CORS preflight and gateway responses come from `sam build`'s template with the parameter
 overrides applied. The Cognito authorizer checks real RS256 ID tokens (moto's Cognito by default, or a
 real pool with USER_POOL_ID). The built function runs warm under the Lambda Runtime Interface Emulator,
-its logs on the console. Secrets Manager and DynamoDB are a moto server; Gradium is the local stand-in,
-or the real service when GRADIUM_API_KEY is set. `sam local start-api` cannot stand in: it skips
+its logs on the console. Secrets Manager and DynamoDB are a moto server that answers no web page; Cognito
+is moto's too, behind an endpoint that answers Cognito calls only, and CORS for AllowedOrigin only.
+Gradium is the local stand-in, or the real service with `--real-gradium` (GRADIUM=real: the key from
+GRADIUM_API_KEY_FILE or a hidden prompt). `sam local start-api` cannot stand in: it skips
 Cognito authorizers and needs Docker.
 """
 
@@ -17,6 +19,7 @@ import errno
 import ipaddress
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -28,10 +31,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from werkzeug.serving import DechunkedInput
+
 from local.api_gateway import ACCOUNT_ID, Answer, BuiltTemplate, RestApi, Route
 from local.cognito_authorizer import CognitoAuthorizer, Unauthorized, issuer_of
 from local.lambda_emulator import BUILD_DIR, REPO, LambdaEmulator
-from local.stack import REGION, STANDIN_API_KEY, LocalStack, local_stack, moto_client
+from local.stack import (
+    REGION,
+    STANDIN_API_KEY,
+    LocalStack,
+    cognito_endpoint,
+    gradium_key,
+    local_stack,
+    moto_client,
+)
 from ops.samconfig import parse_overrides
 
 FUNCTION = "TokenFunction"
@@ -39,6 +52,7 @@ INFO_FILE = REPO / ".aws-sam" / "local-api.json"
 LOCAL_USER = "dev@example.com"
 LOCAL_PASSWORD = "Local-dev-passphrase-1"  # moto's pool, on loopback only: not a secret
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+READ_TIMEOUT_SECONDS = 30  # a kept-alive connection idle (or a body stalled) this long is closed
 # moto routes a request by the service its credential scope names; the JWKS fetch needs one.
 MOTO_COGNITO_HEADERS = {
     "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/cognito-idp/aws4_request, "
@@ -48,6 +62,14 @@ MOTO_COGNITO_HEADERS = {
 
 class PortInUse(Exception):
     """The port asked for is taken."""
+
+
+class BadFraming(Exception):
+    """A request whose body cannot be delimited: API Gateway's answer `kind`, then the connection closes."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
 
 
 @dataclass
@@ -111,14 +133,18 @@ def local_api(
     """
     region = os.environ.get("AWS_REGION") or (user_pool_id.split("_")[0] if user_pool_id else REGION)
     template = BuiltTemplate.load(BUILD_DIR / "template.yaml", overrides or {}, region)
+    allowed_origin = template.parameters.get("AllowedOrigin") or None
     server = _bind(host, port)
     try:
-        moto_port = port + 1 if port else 0
-        with local_stack(with_standin=not gradium_api_key, moto_port=moto_port) as stack:
-            env = _function_env(template, stack, gradium_api_key)
+        with (
+            local_stack(with_standin=not gradium_api_key) as stack,
+            _cognito(port, allowed_origin) as cognito_url,
+        ):
             if user_pool_id:
                 pool = {"user_pool_id": user_pool_id, "issuer": issuer_of(region, user_pool_id)}
                 authorizer = CognitoAuthorizer(pool["issuer"], pool["issuer"] + "/.well-known/jwks.json")
+                # A real pool's app clients are not known here: AllowedClientIds (overrides) restricts them.
+                app_client = ""
             else:
                 pool = _create_local_pool(stack, template.parameters.get("RequiredGroup", ""))
                 pool["issuer"] = issuer_of(region, pool["user_pool_id"])
@@ -127,6 +153,8 @@ def local_api(
                     f"{stack.moto_url}/{pool['user_pool_id']}/.well-known/jwks.json",
                     MOTO_COGNITO_HEADERS,
                 )
+                app_client = pool["app_client_id"]
+            env = _function_env(template, stack, gradium_api_key, app_client)
             with LambdaEmulator(env) as emulator:
                 host_name, bound_port = server.server_address[:2]
                 base_url = f"http://{_url_host(str(host_name))}:{bound_port}"
@@ -134,9 +162,9 @@ def local_api(
                     "api_url": f"{base_url}/{template.api.stage}",
                     "token_url": f"{base_url}/{template.api.stage}/gradium-token",
                     "region": region,
-                    "cognito_endpoint": None if user_pool_id else stack.moto_url,
+                    "cognito_endpoint": None if user_pool_id else cognito_url,
                     "issuer": pool["issuer"],
-                    "allowed_origin": template.parameters.get("AllowedOrigin") or None,
+                    "allowed_origin": allowed_origin,
                     **pool,
                 }
                 server.RequestHandlerClass = _handler(template.api, authorizer, emulator, verbose)
@@ -149,6 +177,19 @@ def local_api(
                     server.shutdown()
     finally:
         server.server_close()
+
+
+@contextlib.contextmanager
+def _cognito(port: int, allowed_origin: str | None) -> Iterator[str]:
+    """The local Cognito endpoint on PORT+1 (a free port with PORT 0)."""
+    with contextlib.ExitStack() as running:
+        try:
+            url = running.enter_context(cognito_endpoint(port + 1 if port else 0, allowed_origin))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(f"port {port + 1} on 127.0.0.1 (the local Cognito) is in use") from None
+            raise
+        yield url
 
 
 def _bind(host: str, port: int) -> ThreadingHTTPServer:
@@ -166,9 +207,12 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _function_env(template: BuiltTemplate, stack: LocalStack, gradium_api_key: str | None) -> dict[str, str]:
-    """The function's variables as the template resolves them, pointed at the local services."""
-    env = template.function_env(FUNCTION)
+def _function_env(
+    template: BuiltTemplate, stack: LocalStack, gradium_api_key: str | None, app_client: str
+) -> dict[str, str]:
+    """The function's variables as the template resolves them, pointed at the local services; the local
+    pool's app client stands in for the stack's (ALLOWED_CLIENT_IDS)."""
+    env = template.function_env(FUNCTION, {"UserPoolAppClient": app_client})
     env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = stack.moto_url
     env["AWS_ENDPOINT_URL_DYNAMODB"] = stack.moto_url
     if stack.standin is not None:
@@ -217,23 +261,55 @@ def _handler(
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "local-api-gateway"
+        timeout = READ_TIMEOUT_SECONDS  # a client that stops sending mid-request frees its thread
 
         def _serve(self) -> None:
             started = time.perf_counter()
             request_id = str(uuid.uuid4())
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_REQUEST_BYTES:
+            try:
+                body = self._body()
+            except BadFraming as bad:
+                # The stream's framing is lost: answer, then close rather than parse the rest as a request.
                 self.close_connection = True
-                answer = Answer(413, {"Content-Type": "application/json"}, b'{"message":"Request Too Long"}')
+                answer, note = api.gateway_response(bad.kind, request_id), str(bad)
+            except (TimeoutError, ConnectionError):
+                self.close_connection = True  # the client stopped sending (or left): nobody to answer
+                return
             else:
-                body = self.rfile.read(length) if length else b""
                 answer, note = self._answer(request_id, body)
-                if note and verbose:
-                    print(f"  {note}", flush=True)
+            if note and verbose:
+                print(f"  {note}", flush=True)
             self._send(answer, request_id)
             if verbose:
                 elapsed = (time.perf_counter() - started) * 1000
                 print(f"{self.command} {self.path} -> {answer.status} ({elapsed:.0f} ms)", flush=True)
+
+        def _body(self) -> bytes:
+            """The request body, by Content-Length or chunked; BadFraming when neither can be trusted."""
+            chunked = self.headers.get("Transfer-Encoding")
+            lengths = self.headers.get_all("Content-Length") or []
+            if chunked is not None:
+                if chunked.strip().lower() != "chunked" or lengths:
+                    raise BadFraming("BAD_REQUEST_BODY", "a Transfer-Encoding other than chunked, or both")
+                try:
+                    body = DechunkedInput(self.rfile).read(MAX_REQUEST_BYTES + 1) or b""
+                except OSError as exc:  # werkzeug's bad chunk header; a timeout is an OSError too
+                    if isinstance(exc, TimeoutError):
+                        raise
+                    raise BadFraming("BAD_REQUEST_BODY", "a malformed chunked body") from None
+            elif not lengths:
+                return b""
+            elif len(set(lengths)) > 1 or not re.fullmatch(r"[0-9]{1,12}", lengths[0].strip()):
+                raise BadFraming("BAD_REQUEST_BODY", "a Content-Length that is not one number")
+            elif int(lengths[0]) > MAX_REQUEST_BYTES:
+                raise BadFraming("REQUEST_TOO_LARGE", "a body over API Gateway's 10 MB")
+            else:
+                body = self.rfile.read(int(lengths[0]))
+                if len(body) < int(lengths[0]):
+                    raise ConnectionError("the client closed the connection before its body ended")
+            if len(body) > MAX_REQUEST_BYTES:
+                raise BadFraming("REQUEST_TOO_LARGE", "a body over API Gateway's 10 MB")
+            return body
 
         # Every method reaches the router, which answers API Gateway's 403 for those the API lacks.
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
@@ -395,6 +471,11 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("PARAMETER_OVERRIDES", ""),
         help="Key=Value ..., as for sam deploy",
     )
+    parser.add_argument(
+        "--real-gradium",
+        action="store_true",
+        help="call api.gradium.ai with your key (from GRADIUM_API_KEY_FILE, else a hidden prompt)",
+    )
     args = parser.parse_args(argv)
     if not _is_loopback(args.host):
         print(
@@ -414,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             user_pool_id=os.environ.get("USER_POOL_ID") or None,
-            gradium_api_key=os.environ.get("GRADIUM_API_KEY", "").strip() or None,
+            gradium_api_key=gradium_key(args.real_gradium),
             verbose=True,
         ) as local:
             INFO_FILE.write_text(json.dumps(local.info, indent=2) + "\n")

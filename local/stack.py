@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +20,40 @@ from samcli.yamlhelper import yaml_parse
 from werkzeug.serving import make_server
 
 from local.gradium_standin import GradiumStandIn
+from local.origin_guard import OriginGuard, is_cognito_call
 
 REPO = Path(__file__).resolve().parents[1]
 EVENTS_DIR = REPO / "events"
 STANDIN_API_KEY = "gd_local_standin_key_0123456789"
 REGION = "us-east-1"
+
+
+def gradium_key(real: bool, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The real Gradium key for a local run when `real` (GRADIUM=real): from GRADIUM_API_KEY_FILE, else a
+    hidden prompt (or standard input), checked as the function checks it; None for the stand-in.
+
+    A key in the environment is refused, not read: `GRADIUM_API_KEY=gd_… make serve` leaves it in the
+    shell's history. Raises ValueError with what to do instead.
+    """
+    if environ.get("GRADIUM_API_KEY"):
+        raise ValueError(
+            "GRADIUM_API_KEY is not read (a key typed on a command line stays in shell history): unset it, "
+            "then use GRADIUM=real for a hidden prompt, or GRADIUM=real GRADIUM_API_KEY_FILE=<a file only "
+            "you can read>"
+        )
+    if not real:
+        return None
+    from ops.put_api_key import read_key
+
+    from api_key import parse_api_key  # the function's own check, as `make put-key` makes it
+    from errors import ApiKeyUnavailable
+
+    try:
+        return parse_api_key(read_key(environ.get("GRADIUM_API_KEY_FILE")))
+    except OSError as exc:
+        raise ValueError(f"GRADIUM_API_KEY_FILE could not be read ({type(exc).__name__})") from None
+    except ApiKeyUnavailable as exc:
+        raise ValueError(f"the Gradium key was refused: {exc}") from None  # the reason, never the value
 
 
 def function_env_from_env_json(function: str = "TokenFunction") -> dict[str, str]:
@@ -110,9 +140,9 @@ class LocalStack:
 
 
 @contextmanager
-def local_stack(with_standin: bool = True, moto_port: int = 0) -> Iterator[LocalStack]:
+def local_stack(with_standin: bool = True) -> Iterator[LocalStack]:
     """Start a moto server and (unless told otherwise) a Gradium stand-in on free loopback ports."""
-    with moto_server(port=moto_port) as (moto_url, aws_calls):
+    with moto_server() as (moto_url, aws_calls):
 
         def client(service: str) -> Any:
             return moto_client(moto_url, service)
@@ -140,12 +170,12 @@ def moto_client(moto_url: str, service: str) -> Any:
 def moto_server(threaded: bool = True, port: int = 0) -> Iterator[tuple[str, Counter[str]]]:
     """A moto server on a free loopback port; yields its URL and a count of the API calls it answered.
 
+    It answers no web page (OriginGuard): its callers are the function and our tools, never a browser.
     `threaded=False` serves one request at a time. DynamoDB applies each conditional write atomically,
     but moto takes no lock, so two requests served on two threads can interleave inside one write;
     serving them one by one restores the atomicity of a single request, and only that: two clients
     still race between their requests.
     """
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
     calls: Counter[str] = Counter()
     moto_app = DomainDispatcherApplication(create_backend_app)
 
@@ -154,11 +184,28 @@ def moto_server(threaded: bool = True, port: int = 0) -> Iterator[tuple[str, Cou
         calls[target.replace("DynamoDB_20120810", "dynamodb")] += 1
         return moto_app(environ, start_response)
 
-    server = make_server("127.0.0.1", port, counting_app, threaded=threaded)
+    with wsgi_server(OriginGuard(counting_app), port, threaded) as url:
+        yield url, calls
+
+
+@contextmanager
+def cognito_endpoint(port: int = 0, allowed_origin: str | None = None) -> Iterator[str]:
+    """The local Cognito an app is told to use: the same moto backends (moto keeps them per process), but
+    only Cognito calls and JWKS, and CORS for the app's own origin only. Yields its URL."""
+    app = OriginGuard(DomainDispatcherApplication(create_backend_app), allowed_origin, is_cognito_call)
+    with wsgi_server(app, port) as url:
+        yield url
+
+
+@contextmanager
+def wsgi_server(app: Any, port: int = 0, threaded: bool = True) -> Iterator[str]:
+    """Serve a WSGI app on a loopback port (a free one unless given) until the block ends."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # werkzeug logs every request
+    server = make_server("127.0.0.1", port, app, threaded=threaded)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}", calls
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()

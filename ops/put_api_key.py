@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from pathlib import Path
 
 import boto3
 
@@ -21,7 +22,11 @@ from api_key import parse_api_key  # the function's own check: a key it would re
 from errors import ApiKeyUnavailable
 
 
-def read_key() -> str:
+def read_key(path: str | None = None) -> str:
+    """The key from the file at `path` (one only you can read), else a hidden prompt, else standard input:
+    never argv, the environment or shell history."""
+    if path:
+        return Path(path).expanduser().read_text()
     if sys.stdin.isatty():
         return getpass.getpass("Gradium API key (not shown): ")
     return sys.stdin.readline()

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import re
+import socket
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from local.cognito_authorizer import CognitoAuthorizer, Unauthorized, gateway_claim, issuer_of
+from local.cognito_authorizer import (
+    JWKS_REFRESH_INTERVAL_SECONDS,
+    CognitoAuthorizer,
+    Unauthorized,
+    gateway_claim,
+    issuer_of,
+)
 from local.serve import MOTO_COGNITO_HEADERS
 from local.stack import REGION, moto_client, moto_server
 
@@ -66,6 +75,35 @@ def test_a_token_of_the_pool_with_its_issuer_changed_is_refused(signed_in) -> No
     other = CognitoAuthorizer(authorizer.issuer + "x", authorizer._jwks_url, MOTO_COGNITO_HEADERS)
     with pytest.raises(Unauthorized):
         other.claims(token)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # free, and nobody listens once the socket closes
+
+
+def test_an_unreachable_jwks_refuses_the_token_fast(signed_in) -> None:
+    """Before, the fetch's URLError escaped and the request got no answer at all."""
+    authorizer, token = signed_in
+    unreachable = CognitoAuthorizer(authorizer.issuer, f"http://127.0.0.1:{closed_port()}/jwks.json")
+    started = time.monotonic()
+    for _ in range(2):  # the first fetch, then an unknown kid's refetch
+        with pytest.raises(Unauthorized, match="JWKS"):
+            unreachable.claims(token)
+    assert time.monotonic() - started < 5
+
+
+def test_an_unknown_kid_whose_refetch_fails_is_refused(signed_in) -> None:
+    authorizer, token = signed_in
+    rotated = CognitoAuthorizer(authorizer.issuer, authorizer._jwks_url, MOTO_COGNITO_HEADERS)
+    rotated.claims(token)  # the key set is cached
+    rotated._jwks_url = f"http://127.0.0.1:{closed_port()}/jwks.json"  # then the pool's JWKS goes away
+    rotated._fetched_at -= JWKS_REFRESH_INTERVAL_SECONDS
+    _, claims, signature = token.split(".")
+    other_kid = base64.urlsafe_b64encode(b'{"alg":"RS256","kid":"rotated-2027"}').rstrip(b"=").decode()
+    with pytest.raises(Unauthorized, match="JWKS"):
+        rotated.claims(f"{other_kid}.{claims}.{signature}")
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,9 @@ must not even run.
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
+import http.client
 import json
 import os
 import signal
@@ -204,9 +206,16 @@ def test_a_busy_port_is_refused(api: LocalApi) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port whose next one (the local Cognito's, PORT+1) is free too."""
+    while True:
+        with socket.socket() as sock, socket.socket() as next_sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+            try:
+                next_sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
 
 
 def test_make_serve_writes_its_sign_in_details_and_stops_everything_on_ctrl_c() -> None:
@@ -256,7 +265,8 @@ def test_make_serve_writes_its_sign_in_details_and_stops_everything_on_ctrl_c() 
         assert second.returncode == 2
         assert f"port {port}" in second.stderr and "in use" in second.stderr
     finally:
-        os.killpg(server.pid, signal.SIGINT)
+        with contextlib.suppress(ProcessLookupError):  # it may have exited: its output says why
+            os.killpg(server.pid, signal.SIGINT)
         output, _ = server.communicate(timeout=30)
     assert server.returncode == 0, output
     assert 'curl -sS -X POST -H "Authorization: ' in output and "Stopped." in output
@@ -275,3 +285,189 @@ def _session_of(stat: Path) -> int | None:
         return int(stat.read_text().rsplit(")", 1)[1].split()[3])
     except (OSError, IndexError, ValueError):
         return None
+
+
+EVIL = "https://evil.example"
+
+
+def ports(api: LocalApi) -> dict[str, str]:
+    """Every HTTP port `make serve` opens that a page could guess: the API, the app's Cognito endpoint,
+    the function's moto server and the Gradium stand-in."""
+    assert api.stack.standin is not None
+    return {
+        "api": api.base_url,
+        "cognito": api.info["cognito_endpoint"],
+        "moto": api.stack.moto_url,
+        "standin": api.stack.standin.base_url,
+    }
+
+
+def secret_id(api: LocalApi) -> str:
+    """The secret the local function reads its key from."""
+    return api.emulator.env["GRADIUM_API_KEY_SECRET_ID"]
+
+
+def aws_call(url: str, target: str, body: dict[str, Any], headers: dict[str, str] | None = None):
+    return call_with_body(
+        url,
+        json.dumps(body).encode(),
+        {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target} | (headers or {}),
+    )
+
+
+def call_with_body(
+    url: str, body: bytes, headers: dict[str, str], method: str = "POST"
+) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as refused:
+        return refused.code, dict(refused.headers), refused.read()
+
+
+@pytest.mark.parametrize("port", ["api", "cognito", "moto", "standin"])
+def test_no_port_grants_a_page_of_another_origin_anything(api: LocalApi, port: str) -> None:
+    """The review's reproduction: a cross-origin GetSecretValue from any page read the (real) key."""
+    url = ports(api)[port] + "/"
+    preflight = call(
+        url,
+        "OPTIONS",
+        {
+            "Origin": EVIL,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-amz-target",
+        },
+    )
+    status, headers, body = aws_call(
+        url,
+        "secretsmanager.GetSecretValue",
+        {"SecretId": secret_id(api)},
+        {"Origin": EVIL},
+    )
+    for answer_headers in (preflight[1], headers):
+        # The API's own answers name the app's origin (as API Gateway's do), which a browser refuses for EVIL.
+        assert answer_headers.get("Access-Control-Allow-Origin") in (None, ORIGIN), port
+    assert status >= 400 and b"SecretString" not in body and b"gd_" not in body
+
+
+@pytest.mark.parametrize("port", ["cognito", "moto"])
+def test_a_page_without_an_origin_header_or_under_another_host_name_is_refused(
+    api: LocalApi, port: str
+) -> None:
+    """A `no-cors` request carries no Origin but Sec-Fetch-Site; DNS rebinding shows in the Host."""
+    url = ports(api)[port]
+    jwks = f"{url}/{api.info['user_pool_id']}/.well-known/jwks.json"
+    assert call(jwks, "GET", {"Sec-Fetch-Site": "cross-site"})[0] == 403
+    assert call(jwks, "GET", {"Host": "rebound.evil.example"})[0] == 403
+    assert call(jwks, "GET")[0] == 200
+
+
+def test_the_apps_cognito_endpoint_answers_cognito_only_and_its_origin_only(api: LocalApi) -> None:
+    cognito = api.info["cognito_endpoint"]
+    status, _, body = aws_call(cognito, "secretsmanager.GetSecretValue", {"SecretId": secret_id(api)})
+    assert status == 403 and b"Cognito calls only" in body
+    sign_in = {
+        "ClientId": api.info["app_client_id"],
+        "AuthFlow": "USER_PASSWORD_AUTH",
+        "AuthParameters": {"USERNAME": api.info["username"], "PASSWORD": api.info["password"]},
+    }
+    status, headers, body = aws_call(
+        cognito, "AWSCognitoIdentityProviderService.InitiateAuth", sign_in, {"Origin": ORIGIN}
+    )
+    assert status == 200 and "IdToken" in json.loads(body)["AuthenticationResult"]
+    assert headers["Access-Control-Allow-Origin"] == ORIGIN
+    status, headers, _ = call(
+        cognito,
+        "OPTIONS",
+        {
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-amz-target",
+        },
+    )
+    assert (status, headers["Access-Control-Allow-Origin"]) == (204, ORIGIN)
+    assert headers["Access-Control-Allow-Headers"] == "x-amz-target"
+
+
+def test_a_token_of_another_app_client_of_the_pool_is_403(api: LocalApi) -> None:
+    """API Gateway passes any app client's token; the function's ALLOWED_CLIENT_IDS (the stack's own
+    client, here the local pool's) refuses it, as deployed."""
+    idp = moto_client(api.stack.moto_url, "cognito-idp")
+    other = idp.create_user_pool_client(
+        UserPoolId=api.info["user_pool_id"],
+        ClientName="self-sign-up-web",
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"],
+    )["UserPoolClient"]["ClientId"]
+    token = idp.initiate_auth(
+        ClientId=other,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": api.info["username"], "PASSWORD": api.info["password"]},
+    )["AuthenticationResult"]["IdToken"]
+    status, _, body = call(api.token_url, headers={"Authorization": token})
+    assert (status, json.loads(body)) == (403, {"error": "Forbidden"})
+
+
+def raw_exchange(api: LocalApi, request: bytes, timeout: float = 5) -> tuple[bytes, float]:
+    """Send raw bytes to the local API; return everything it answered until it closed, and how long."""
+    host, port = api.base_url.removeprefix("http://").rsplit(":", 1)
+    started = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)  # the client has sent all it will
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received, time.monotonic() - started
+
+
+@pytest.mark.parametrize("length", ["-1", "abc", "1e3", "10, 12"])
+def test_a_bad_content_length_is_a_fast_json_400(api: LocalApi, length: str) -> None:
+    path = api.token_url.split(api.base_url, 1)[1]
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: {api.id_token()}\r\n"
+        f"Content-Length: {length}\r\n\r\n{{}}"
+    ).encode()
+    answer, elapsed = raw_exchange(api, request)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert json.loads(body) == {"error": "Bad Request"}
+    assert answer.count(b"HTTP/1.1 ") == 1 and elapsed < 2
+
+
+def test_a_chunked_body_is_read_and_not_parsed_as_the_next_request(api: LocalApi) -> None:
+    """Before, the chunks stayed in the kept-alive stream and were read as a second request."""
+    host, port = api.base_url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    path = api.token_url.split(api.base_url, 1)[1]
+    headers = {"Authorization": api.id_token()}
+    connection.request(
+        "POST",
+        path,
+        body=iter([b'{"a": 1}', b"GET / HTTP/1.1\r\n\r\n"]),
+        headers=headers,
+        encode_chunked=True,
+    )
+    first = connection.getresponse()
+    assert first.status == 200 and "token" in json.loads(first.read())
+    connection.request("POST", path, headers=headers)
+    second = connection.getresponse()
+    assert second.status == 200 and "token" in json.loads(second.read())
+    connection.close()
+
+
+def test_a_malformed_chunked_body_is_a_400_that_closes_the_connection(api: LocalApi) -> None:
+    path = api.token_url.split(api.base_url, 1)[1]
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: {api.id_token()}\r\n"
+        "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    ).encode()
+    answer, elapsed = raw_exchange(api, request)
+    assert answer.startswith(b"HTTP/1.1 400") and answer.count(b"HTTP/1.1 ") == 1 and elapsed < 2
+
+
+def test_a_token_without_a_kid_is_the_gateways_401(api: LocalApi) -> None:
+    token = jwt.encode({"alg": "RS256"}, claims_of(api.id_token()), moto_signing_key())
+    status, _, body = call(api.token_url, headers={"Authorization": token})
+    assert (status, json.loads(body)) == (401, {"error": "Unauthorized"})

@@ -1,0 +1,92 @@
+"""What a web page may do with a port `make serve` opens: nothing, unless it is the app's own origin.
+
+moto's server answers CORS for every origin (flask-cors, `CORS(backend_app)` in
+moto/moto_server/werkzeug_app.py), so any page the developer visits could read the local Secrets Manager
+(the real Gradium key, with a real key configured) at a predictable port. This WSGI middleware goes in
+front of every moto server here: a request from a page of another origin is refused before moto sees it,
+moto's own CORS headers are dropped, and only `allowed_origin` (the template's AllowedOrigin, which a
+browser sign-in needs) gets CORS answers. A Host that is not loopback is refused too (DNS rebinding: a
+page of another site whose name now points at 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# The JWKS moto serves per pool, which an app (or Amplify) may fetch to verify its tokens.
+_JWKS_PATH = re.compile(r"/[\w-]+_[0-9A-Za-z]+/\.well-known/jwks\.json")
+
+
+def is_cognito_call(environ: dict[str, Any]) -> bool:
+    """A Cognito user pools API call (JSON protocol, named by X-Amz-Target) or a pool's JWKS."""
+    method = environ["REQUEST_METHOD"]
+    if method == "OPTIONS":  # a preflight names no target: the call it announces is checked when it comes
+        return True
+    if method == "POST":
+        return environ.get("HTTP_X_AMZ_TARGET", "").startswith("AWSCognitoIdentityProviderService.")
+    return method == "GET" and bool(_JWKS_PATH.fullmatch(environ.get("PATH_INFO", "")))
+
+
+class OriginGuard:
+    """Refuses browser requests from any origin but `allowed_origin` (None: every browser request), and
+    requests `accept` does not take; answers CORS for `allowed_origin` only."""
+
+    def __init__(
+        self,
+        app: WsgiApp,
+        allowed_origin: str | None = None,
+        accept: Callable[[dict[str, Any]], bool] = lambda environ: True,
+    ) -> None:
+        self._app = app
+        self._allowed_origin = allowed_origin
+        self._accept = accept
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        host = urlsplit("//" + environ.get("HTTP_HOST", "")).hostname
+        origin = environ.get("HTTP_ORIGIN")
+        if host not in LOOPBACK_HOSTS:
+            return _refuse(
+                start_response, "this local endpoint answers requests to 127.0.0.1 or localhost only"
+            )
+        if origin is not None and origin != self._allowed_origin:
+            return _refuse(start_response, "this local endpoint answers no web page of that origin")
+        if origin is None and environ.get("HTTP_SEC_FETCH_SITE") in ("cross-site", "same-site"):
+            return _refuse(start_response, "this local endpoint answers no web page")
+        if not self._accept(environ):
+            return _refuse(start_response, "this local endpoint answers Cognito calls only")
+        if origin is not None and environ["REQUEST_METHOD"] == "OPTIONS":
+            start_response("204 No Content", [*_cors(origin, environ), ("Content-Length", "0")])
+            return [b""]
+
+        def respond(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            kept = [
+                (name, value) for name, value in headers if not name.lower().startswith("access-control-")
+            ]
+            return start_response(status, kept + (_cors(origin, environ) if origin else []), *exc_info)
+
+        return self._app(environ, respond)
+
+
+def _cors(origin: str, environ: dict[str, Any]) -> list[tuple[str, str]]:
+    requested = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS")
+    headers = [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
+    if environ["REQUEST_METHOD"] == "OPTIONS":
+        headers += [("Access-Control-Allow-Methods", "GET,POST,OPTIONS"), ("Access-Control-Max-Age", "600")]
+        if requested:
+            headers.append(("Access-Control-Allow-Headers", requested))
+    return headers
+
+
+def _refuse(start_response: Callable[..., Any], message: str) -> list[bytes]:
+    body = json.dumps({"message": message}).encode()
+    start_response(
+        "403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
