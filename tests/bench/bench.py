@@ -124,7 +124,9 @@ def http_overhead(calls: int = 30) -> dict[str, float]:
 
     with local_api({"TokensPerUserPerMinute": "0"}) as api:
         token = api.id_token()
-        event = {"httpMethod": "POST", "requestContext": {"authorizer": {"claims": {"sub": "direct"}}}}
+        # The same claims the authorizer passes: a sub, and the local pool's app client (ALLOWED_CLIENT_IDS).
+        claims = {"sub": "direct", "aud": api.info["app_client_id"]}
+        event = {"httpMethod": "POST", "requestContext": {"authorizer": {"claims": claims}}}
         http, direct = [], []
         for _ in range(calls + 1):  # the first pair warms both paths up and is not counted
             request = urllib.request.Request(api.token_url, method="POST", headers={"Authorization": token})
@@ -133,7 +135,9 @@ def http_overhead(calls: int = 30) -> dict[str, float]:
                 assert answer.status == 200
                 answer.read()
             http.append((time.perf_counter() - started) * 1000)
-            direct.append(api.emulator.invoke(event).elapsed_ms)
+            invocation = api.emulator.invoke(event)
+            assert invocation.response["statusCode"] == 200, invocation.response  # like for like
+            direct.append(invocation.elapsed_ms)
     http_p50, direct_p50 = statistics.median(http[1:]), statistics.median(direct[1:])
     return {"http_p50_ms": http_p50, "direct_p50_ms": direct_p50, "added_p50_ms": http_p50 - direct_p50}
 
