@@ -1,17 +1,23 @@
 """samconfig.toml's environments: the one place that says, per environment, which stack, which region and
 which parameter overrides a deploy uses. `make deploy`, `smoke`, `logs`, `put-key` and the guard read it.
 
-`sam deploy --parameter-overrides` on the command line *replaces* the file's overrides for that run, and the
-next plain deploy silently drops them; `set_overrides` (`make config`) writes them into the file instead.
+A value given once with `sam deploy --parameter-overrides` stays on the stack (SAM sends UsePreviousValue
+for every parameter it is not given), but only the stack knows it: a deploy from another checkout or from
+the pipeline, with that value in its samconfig, would change it back. `make config` (`set_overrides`) keeps
+each choice here, checked against the template's own constraints first, so that every deploy is the same.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import shlex
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+from ops import template_parameters
 
 SAMCONFIG = Path(__file__).resolve().parents[1] / "samconfig.toml"
 # Parameter values are written bare into a TOML string: ARNs, names, numbers, e-mail addresses, URLs.
@@ -53,27 +59,53 @@ def load(name: str = "default", path: Path = SAMCONFIG) -> Environment:
     return Environment(name, stack_name, region, parse_overrides(deploy.get("parameter_overrides", "")))
 
 
-def set_overrides(name: str, updates: dict[str, str], path: Path = SAMCONFIG) -> Environment:
-    """Merge `updates` into environment `name`'s parameter_overrides, in the file; returns the result.
+def set_overrides(
+    name: str, updates: dict[str, str], path: Path = SAMCONFIG, unset: tuple[str, ...] = ()
+) -> Environment:
+    """Merge `updates` into environment `name`'s parameter_overrides and drop `unset`, in the file.
 
-    Only that one line changes: comments and the other settings stay as they are.
+    Each name must be a template parameter and each value one CloudFormation would take (type, bounds,
+    AllowedValues, AllowedPattern): otherwise ValueError, and the file stays as it was. Only that one line
+    changes: comments and the other settings stay as they are.
     """
+    parameters = template_parameters.load()
+    for key in (*updates, *unset):
+        if key not in parameters:
+            close = difflib.get_close_matches(key, parameters, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ValueError(f"{key} is not a parameter of template.yaml{hint}; SAM would drop it silently")
     for key, value in updates.items():
-        if not re.fullmatch(r"[A-Za-z0-9]+", key) or not _PLAIN_VALUE.fullmatch(value):
-            raise ValueError(f"{key}={value!r}: only plain parameter names and values can be kept here")
-    merged = load(name, path).parameter_overrides | updates
+        if not _PLAIN_VALUE.fullmatch(value):
+            raise ValueError(f"{key}={value!r}: only plain values (no spaces or quotes) can be kept here")
+        refusal = parameters[key].refusal(value)
+        if refusal:
+            raise ValueError(refusal)
+    merged = {k: v for k, v in load(name, path).parameter_overrides.items() if k not in unset} | updates
     line = "parameter_overrides = " + '"' + " ".join(f"{k}={v}" for k, v in merged.items()) + '"'
+    _rewrite(name, "deploy", "parameter_overrides", line, path)
+    return load(name, path)
+
+
+def set_region(name: str, region: str, path: Path = SAMCONFIG) -> Environment:
+    """Set environment `name`'s region (its [global.parameters]), for every command that reads it."""
+    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]", region):
+        raise ValueError(f"{region!r} is not an AWS region name (like eu-west-1)")
+    _rewrite(name, "global", "region", f'region = "{region}"', path)
+    return load(name, path)
+
+
+def _rewrite(name: str, table: str, key: str, line: str, path: Path) -> None:
+    """Replace `key`'s line in [<name>.<table>.parameters] (or add it at the top of that table)."""
     text = path.read_text()
-    section = re.search(rf"^\[{re.escape(name)}\.deploy\.parameters\]\n(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    section = re.search(rf"^\[{re.escape(name)}\.{table}\.parameters\]\n(.*?)(?=^\[|\Z)", text, re.M | re.S)
     if section is None:
-        raise ValueError(f"samconfig.toml has no [{name}.deploy.parameters]")
+        raise ValueError(f"samconfig.toml has no [{name}.{table}.parameters]")
     body = section.group(1)
-    if re.search(r"^parameter_overrides\s*=.*$", body, re.M):
-        body = re.sub(r"^parameter_overrides\s*=.*$", lambda _: line, body, count=1, flags=re.M)
+    if re.search(rf"^{key}\s*=.*$", body, re.M):
+        body = re.sub(rf"^{key}\s*=.*$", lambda _: line, body, count=1, flags=re.M)
     else:
         body = line + "\n" + body
     path.write_text(text[: section.start(1)] + body + text[section.end(1) :])
-    return load(name, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,9 +114,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Show or keep an environment's parameter overrides.")
     parser.add_argument("--env", default="default", help="samconfig.toml environment (default: default)")
     parser.add_argument("--set", default="", help='"Key=Value ..." to keep in samconfig.toml')
+    parser.add_argument("--unset", default="", help='"Key ..." to stop naming (the stack keeps its value)')
+    parser.add_argument("--region", default="", help="the environment's region")
+    parser.add_argument(
+        "--file", type=Path, default=SAMCONFIG, help="the samconfig file (default: the repo's)"
+    )
     args = parser.parse_args(argv)
-    updates = parse_overrides(args.set)
-    env = set_overrides(args.env, updates) if updates else load(args.env)
+    try:
+        updates, unset = parse_overrides(args.set), tuple(args.unset.split())
+        if args.region:
+            set_region(args.env, args.region, args.file)
+        changed = updates or unset
+        env = set_overrides(args.env, updates, args.file, unset) if changed else load(args.env, args.file)
+    except ValueError as exc:
+        print(f"make config: not written: {exc}", file=sys.stderr)
+        return 2
     print(f"[{env.name}] stack {env.stack_name} in {env.region}; every deploy uses:")
     for key, value in env.parameter_overrides.items():
         print(f"  {key}={value}")

@@ -1,4 +1,5 @@
-"""The deploy guard against a real CloudFormation API (a moto server): what it refuses and what it lets by."""
+"""The deploy guard against a real CloudFormation API (a moto server): what SAM will send, the diff it
+prints, what it refuses and what it lets by."""
 
 from __future__ import annotations
 
@@ -14,16 +15,23 @@ from typing import Any
 import pytest
 
 from local.stack import moto_client, moto_server
-from ops.deploy_guard import check
+from ops import template_parameters
+from ops.deploy_guard import check, command_line_overrides
 from ops.samconfig import SAMCONFIG, Environment, load, set_overrides
 
+REPO = Path(__file__).resolve().parents[2]
 POOL = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_AbC123xyz"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:gradium/api-key-AbCdEf"
-PARAMETERS = ("ExistingUserPoolArn", "ExistingSecretArn", "ConfigureApiGatewayLogsRole")
-# A stand-in for the broker's stack: the guard reads only its status and its parameters.
+WAF = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/broker/1a2b3c"
+KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+# A stand-in for the broker's stack with the template's own parameters: the guard reads its status and
+# its parameter values (moto cannot create the broker's resources).
 TEMPLATE = json.dumps(
     {
-        "Parameters": {name: {"Type": "String", "Default": ""} for name in PARAMETERS},
+        "Parameters": {
+            name: {"Type": "String", "Default": parameter.default}
+            for name, parameter in template_parameters.load().items()
+        },
         "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
     }
 )
@@ -54,33 +62,83 @@ def environment(stack: str, **overrides: str) -> Environment:
     return Environment("prod", stack, "us-east-1", {"StageName": "v1"} | overrides)
 
 
-def test_a_first_deploy_goes_ahead(cloudformation: Any) -> None:
-    assert check(environment("never-deployed"), cloudformation) == []
+def test_a_first_deploy_goes_ahead_and_lists_its_settings(cloudformation: Any) -> None:
+    verdict = check(environment("never-deployed", RequiredGroup="voice"), cloudformation)
+    assert verdict.refusals == []
+    assert verdict.diff == ["first deploy of never-deployed", "RequiredGroup: 'voice'"]
 
 
 @pytest.mark.parametrize(
-    ("live", "harm"),
+    ("live", "samconfig", "harm"),
     [
-        ({"ExistingUserPoolArn": POOL}, "empty user pool"),
-        ({"ExistingSecretArn": SECRET}, "empty secret"),
-        ({"ConfigureApiGatewayLogsRole": "true"}, "logs role"),
+        ({"RequiredGroup": "voice"}, {"RequiredGroup": ""}, "every signed-in user"),
+        ({"WebAclArn": WAF}, {"WebAclArn": ""}, "web ACL"),
+        ({"ExistingSecretKmsKeyArn": KMS}, {"ExistingSecretKmsKeyArn": ""}, "decrypted"),
+        ({"TokensPerUserPerDay": "200"}, {"TokensPerUserPerDay": "0"}, "daily cap"),
+        ({"ExistingUserPoolArn": POOL}, {"ExistingUserPoolArn": ""}, "user pool"),
+        ({"ExistingSecretArn": SECRET}, {"ExistingSecretArn": SECRET + "x"}, "secret"),
+        ({"ConfigureApiGatewayLogsRole": "true"}, {"ConfigureApiGatewayLogsRole": "false"}, "logs role"),
+        ({"ReservedConcurrency": "20"}, {"ReservedConcurrency": "0"}, "cap on spend"),
+        ({"AllowedClientIds": ""}, {"AllowedClientIds": "*"}, "every app client"),
     ],
 )
-def test_undoing_a_one_time_choice_is_refused_with_the_way_to_keep_it(
-    cloudformation: Any, live: dict[str, str], harm: str
+def test_a_samconfig_value_that_weakens_the_live_stack_is_refused(
+    cloudformation: Any, live: dict[str, str], samconfig: dict[str, str], harm: str
 ) -> None:
-    stack = f"guarded-{next(iter(live)).lower()}"
+    """The review's cases: samconfig wins over the live value, since SAM sends what it names."""
+    [name] = live
+    stack = f"weakened-{name.lower()}"
     deployed(cloudformation, stack, **live)
-    found = check(environment(stack), cloudformation)
-    assert harm in found[0]
-    [(name, value)] = live.items()
-    assert found[-1] == f'Keep them for good with: make config ENV=prod SET="{name}={value}"'
+    verdict = check(environment(stack, **samconfig), cloudformation)
+    assert harm in verdict.refusals[0]
+    assert f"{name}: {live[name]!r} -> {samconfig[name]!r}" in verdict.diff
+    assert verdict.refusals[-1] == f'To keep the live values: make config ENV=prod SET="{name}={live[name]}"'
 
 
-def test_a_deploy_that_keeps_the_choices_goes_ahead(cloudformation: Any) -> None:
-    deployed(cloudformation, "kept", ExistingUserPoolArn=POOL, ConfigureApiGatewayLogsRole="true")
-    env = environment("kept", ExistingUserPoolArn=POOL, ConfigureApiGatewayLogsRole="true")
-    assert check(env, cloudformation) == []
+def test_the_reviews_replay_refuses_all_four_at_once(cloudformation: Any) -> None:
+    live = {"RequiredGroup": "voice", "WebAclArn": WAF, "ExistingSecretKmsKeyArn": KMS}
+    deployed(cloudformation, "review-replay", **live)
+    emptied = dict.fromkeys(live, "") | {"TokensPerUserPerDay": "0"}
+    refused = check(environment("review-replay", **emptied), cloudformation).refusals
+    assert [line.split(":")[0] for line in refused[:-1]] == [
+        "RequiredGroup",
+        "WebAclArn",
+        "ExistingSecretKmsKeyArn",
+        "TokensPerUserPerDay",
+    ]
+
+
+def test_a_value_given_once_stays_on_the_stack_and_the_deploy_goes_ahead(cloudformation: Any) -> None:
+    """What the guard used to refuse: a parameter samconfig does not name is sent as UsePreviousValue."""
+    live = {"ExistingUserPoolArn": POOL, "ExistingSecretArn": SECRET, "ConfigureApiGatewayLogsRole": "true"}
+    deployed(cloudformation, "given-once", **live)
+    verdict = check(environment("given-once"), cloudformation)
+    assert verdict.refusals == [] and verdict.diff == []
+    assert {name: verdict.planned[name] for name in live} == live
+
+
+def test_a_safe_change_is_shown_and_goes_ahead(cloudformation: Any) -> None:
+    deployed(cloudformation, "tightened", RequiredGroup="", TokensPerUserPerDay="200")
+    verdict = check(environment("tightened", RequiredGroup="voice", TokensPerUserPerDay="50"), cloudformation)
+    assert verdict.refusals == []
+    assert verdict.diff == ["RequiredGroup: '' -> 'voice'", "TokensPerUserPerDay: '200' -> '50'"]
+
+
+def test_command_line_overrides_replace_samconfigs_for_that_run(cloudformation: Any) -> None:
+    deployed(cloudformation, "flags", RequiredGroup="voice")
+    samconfig_drops_it = environment("flags", RequiredGroup="")
+    assert check(samconfig_drops_it, cloudformation).refusals != []
+    # With --parameter-overrides, samconfig's list is not sent at all: RequiredGroup keeps its live value.
+    flags = ["--no-confirm-changeset", "--parameter-overrides", "StageName=v1 LogLevel=INFO"]
+    assert check(samconfig_drops_it, cloudformation, flags).refusals == []
+    one_flag = ["--parameter-overrides=RequiredGroup="]
+    assert check(environment("flags"), cloudformation, one_flag).refusals != []
+    assert command_line_overrides(["--s3-bucket", "b"]) is None
+
+
+def test_a_misspelt_parameter_is_refused_instead_of_dropped(cloudformation: Any) -> None:
+    [refusal] = check(environment("never-deployed", AlarmEmial="ops@example.com"), cloudformation).refusals
+    assert "AlarmEmial" in refusal
 
 
 class FailedFirstDeploy:
@@ -91,42 +149,73 @@ class FailedFirstDeploy:
 
 
 def test_a_stack_in_rollback_complete_is_explained() -> None:
-    [first, second] = check(environment("failed-first"), FailedFirstDeploy())
-    assert "ROLLBACK_COMPLETE" in first
-    assert "aws cloudformation delete-stack --region us-east-1 --stack-name failed-first" in second
+    [refusal] = check(environment("failed-first"), FailedFirstDeploy()).refusals
+    assert "ROLLBACK_COMPLETE" in refusal
+    assert "aws cloudformation delete-stack --region us-east-1 --stack-name failed-first" in refusal
 
 
-def test_a_one_time_override_kept_with_make_config_passes_every_later_deploy(
-    cloudformation: Any, moto_url: str, tmp_path: Path
+def test_a_choice_kept_with_make_config_is_what_every_later_deploy_sends(
+    cloudformation: Any, tmp_path: Path
 ) -> None:
-    """The trap of the issue, end to end: deploy once with a brought-in pool, then deploy plainly."""
-    deployed(cloudformation, "gradium-token-broker-prod", ExistingUserPoolArn=POOL)
     samconfig = tmp_path / "samconfig.toml"
     shutil.copy(SAMCONFIG, samconfig)
-    assert check(load("prod", samconfig), cloudformation) != []  # a plain deploy would lose the pool
-    set_overrides("prod", {"ExistingUserPoolArn": POOL}, samconfig)  # make config, once
-    assert check(load("prod", samconfig), cloudformation) == []  # every plain deploy keeps it now
+    live = load("prod", samconfig).parameter_overrides | {"ExistingUserPoolArn": POOL}
+    deployed(cloudformation, "gradium-token-broker-prod", **live)
+    assert check(load("prod", samconfig), cloudformation).refusals == []  # kept by UsePreviousValue
+    set_overrides("prod", {"ExistingUserPoolArn": POOL}, samconfig)  # reproducible from any checkout
+    assert check(load("prod", samconfig), cloudformation).diff == []
 
 
-def run_guard(moto_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {
-        "AWS_ENDPOINT_URL_CLOUDFORMATION": moto_url,
+def run_guard(moto_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = os.environ | {
+        "AWS_ENDPOINT_URL": moto_url,  # CloudFormation, STS and API Gateway
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
     }
     return subprocess.run(
         [sys.executable, "-m", "ops.deploy_guard", "--env", "prod", *args],
-        env=env,
+        env=environ | env,
         capture_output=True,
         text=True,
         check=False,
+        cwd=REPO,
     )
 
 
-def test_the_command_refuses_and_force_overrides(cloudformation: Any, moto_url: str) -> None:
-    deployed(cloudformation, "gradium-token-broker-prod", ExistingUserPoolArn=POOL)
+@pytest.fixture
+def logs_role(moto_url: str) -> None:
+    """The account's API Gateway CloudWatch Logs role is set, as in an account that has one."""
+    moto_client(moto_url, "apigateway").update_account(
+        patchOperations=[
+            {"op": "replace", "path": "/cloudwatchRoleArn", "value": "arn:aws:iam::123456789012:role/logs"}
+        ]
+    )
+
+
+@pytest.mark.usefixtures("logs_role")
+def test_the_command_prints_the_diff_refuses_and_force_overrides(cloudformation: Any, moto_url: str) -> None:
+    deployed(cloudformation, "gradium-token-broker-prod", RequiredGroup="voice")
+    flags = "--parameter-overrides 'RequiredGroup= LogLevel=DEBUG'"
+    refused = run_guard(moto_url, SAM_DEPLOY_FLAGS=flags)
+    assert refused.returncode == 1, refused.stderr
+    assert "RequiredGroup: 'voice' -> ''" in refused.stderr
+    assert "LogLevel: 'INFO' -> 'DEBUG'" in refused.stderr  # the whole diff, not only the refusals
+    assert 'make config ENV=prod SET="RequiredGroup=voice"' in refused.stderr
+    forced = run_guard(moto_url, "--force", SAM_DEPLOY_FLAGS=flags)
+    assert forced.returncode == 0 and "anyway" in forced.stderr
+    plain = run_guard(moto_url)  # samconfig does not name RequiredGroup: it stays
+    assert plain.returncode == 0, plain.stderr
+
+
+def test_a_missing_logs_role_is_found_before_the_deploy_fails_on_it(
+    cloudformation: Any, moto_url: str
+) -> None:
+    moto_client(moto_url, "apigateway").update_account(
+        patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": ""}]
+    )
+    cloudformation.delete_stack(StackName="gradium-token-broker-prod")
     refused = run_guard(moto_url)
     assert refused.returncode == 1
-    assert "ExistingUserPoolArn" in refused.stderr and "make config ENV=prod" in refused.stderr
-    forced = run_guard(moto_url, "--force")
-    assert forced.returncode == 0 and "anyway" in forced.stderr
+    assert 'make config ENV=prod SET="ConfigureApiGatewayLogsRole=true"' in refused.stderr
+    taken_on = run_guard(moto_url, SAM_DEPLOY_FLAGS="--parameter-overrides ConfigureApiGatewayLogsRole=true")
+    assert taken_on.returncode == 0, taken_on.stderr

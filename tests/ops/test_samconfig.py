@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.samconfig import SAMCONFIG, load, parse_overrides, set_overrides
+from ops.samconfig import SAMCONFIG, load, parse_overrides, set_overrides, set_region
 
 POOL = "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbC123xyz"
 
@@ -55,12 +55,11 @@ def test_sam_reads_the_same_overrides(samconfig: Path) -> None:
     """SAM's own samconfig reader sees the kept value: the file stays valid for `sam deploy`."""
     from samcli.lib.config.samconfig import SamConfig
 
-    set_overrides(
-        "default", {"ExistingSecretArn": "arn:aws:secretsmanager:us-east-1:1:secret:k-AbC"}, samconfig
-    )
+    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:k-AbC"
+    set_overrides("default", {"ExistingSecretArn": secret}, samconfig)
     sam = SamConfig(str(samconfig.parent), samconfig.name)
     overrides = parse_overrides(sam.get_all(["deploy"], "parameters", env="default")["parameter_overrides"])
-    assert overrides["ExistingSecretArn"] == "arn:aws:secretsmanager:us-east-1:1:secret:k-AbC"
+    assert overrides["ExistingSecretArn"] == secret
 
 
 @pytest.mark.parametrize("value", ["two words", 'quote"d', "new\nline"])
@@ -75,3 +74,40 @@ def test_make_config_prints_what_every_deploy_uses() -> None:
     )
     assert "gradium-token-broker-prod in us-east-1" in result.stdout
     assert "DeploymentType=Canary10Percent5Minutes" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("setting", "reason"),
+    [
+        ("AlarmEmial=ops@example.com", "did you mean AlarmEmail"),  # SAM would drop it silently
+        ("TokensPerUserPerMinute=abc", "is a number"),
+        ("TokensPerUserPerMinute=20000", "at most 10000"),
+        ("AllowedOrigin=http://localhost:5173/", "must match"),
+        ("LogLevel=TRACE", "one of DEBUG, INFO, WARNING, ERROR"),
+        ("ExistingUserPoolArn=us-east-1_AbC123", "must match"),
+    ],
+)
+def test_make_config_refuses_what_the_template_would_and_leaves_the_file_alone(
+    samconfig: Path, setting: str, reason: str
+) -> None:
+    before = samconfig.read_text()
+    result = subprocess.run(
+        [sys.executable, "-m", "ops.samconfig", "--file", str(samconfig), "--env", "prod", "--set", setting],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2 and "not written" in result.stderr and reason in result.stderr
+    assert "Traceback" not in result.stderr
+    assert samconfig.read_text() == before
+
+
+def test_a_key_can_be_unset_and_the_region_set(samconfig: Path) -> None:
+    set_overrides("prod", {"RequiredGroup": "voice"}, samconfig)
+    env = set_overrides("prod", {}, samconfig, unset=("RequiredGroup", "LogLevel"))
+    assert "RequiredGroup" not in env.parameter_overrides and "LogLevel" not in env.parameter_overrides
+    assert env.parameter_overrides["DeploymentType"] == "Canary10Percent5Minutes"
+    assert set_region("prod", "eu-west-1", samconfig).region == "eu-west-1"
+    assert load("default", samconfig).region == "us-east-1"  # the other environment keeps its own
+    with pytest.raises(ValueError, match="region"):
+        set_region("prod", "Europe", samconfig)

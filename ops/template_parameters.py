@@ -1,0 +1,61 @@
+"""template.yaml's parameters as CloudFormation checks them: `make config` refuses what a deploy would, and
+the deploy guard takes a parameter's default from here when SAM sends none."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from samcli.yamlhelper import yaml_parse
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One template parameter and the constraints CloudFormation enforces on its value."""
+
+    name: str
+    type: str
+    default: str
+    allowed_values: tuple[str, ...] | None
+    allowed_pattern: str | None
+    min_value: float | None
+    max_value: float | None
+
+    def refusal(self, value: str) -> str | None:
+        """Why CloudFormation would refuse `value` for this parameter, or None if it takes it."""
+        if self.type == "Number":
+            try:
+                number = float(value)
+            except ValueError:
+                return f"{self.name} is a number, not {value!r}"
+            if self.min_value is not None and number < self.min_value:
+                return f"{self.name} is at least {self.min_value:g}, not {value}"
+            if self.max_value is not None and number > self.max_value:
+                return f"{self.name} is at most {self.max_value:g}, not {value}"
+        if self.allowed_values is not None and value not in self.allowed_values:
+            return f"{self.name} is one of {', '.join(self.allowed_values)}, not {value!r}"
+        # CloudFormation matches AllowedPattern against the whole value.
+        if self.allowed_pattern is not None and not re.fullmatch(self.allowed_pattern, value):
+            return f"{self.name} must match {self.allowed_pattern}, and {value!r} does not"
+        return None
+
+
+def load(path: Path = TEMPLATE) -> dict[str, Parameter]:
+    """Every parameter of the template, by name."""
+    specs: dict[str, dict[str, Any]] = yaml_parse(path.read_text()).get("Parameters", {})
+    return {
+        name: Parameter(
+            name=name,
+            type=str(spec.get("Type", "String")),
+            default="" if spec.get("Default") is None else str(spec["Default"]),
+            allowed_values=tuple(str(v) for v in spec["AllowedValues"]) if "AllowedValues" in spec else None,
+            allowed_pattern=spec.get("AllowedPattern"),
+            min_value=float(spec["MinValue"]) if "MinValue" in spec else None,
+            max_value=float(spec["MaxValue"]) if "MaxValue" in spec else None,
+        )
+        for name, spec in specs.items()
+    }
