@@ -28,7 +28,7 @@ PYTHON313 ?= python3.13
 # Our virtualenv's python3.13 first on PATH: `sam build` then finds the runtime's Python there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv build invoke serve test lint format validate bench chaos smoke config put-key publish deploy deploy-prod logs clean
+.PHONY: help venv build invoke serve test lint format validate bench chaos smoke config put-key publish deploy deploy-prod pause resume logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -62,9 +62,21 @@ $(NODE_MODULES)/.installed: tests/clients/package-lock.json
 	cd tests/clients && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-build: $(LOCAL_TOOLS) ## sam build into .aws-sam/build, then compile it as Lambda cannot (see README)
-	$(BIN)/sam build
-	$(BIN)/python -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build/TokenFunction .aws-sam/build/CreditsMonitorFunction .aws-sam/build/DependenciesLayer .aws-sam/build/TracingLayer
+# What `sam build` reads: a build runs only when one of these changed since the last one.
+BUILD_SOURCES := template.yaml $(shell find functions layers -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null)
+BUILT := .aws-sam/build/template.yaml
+
+build: $(BUILT) ## sam build into .aws-sam/build when the sources changed, then compile it as Lambda cannot (see README)
+	@:
+
+# sam build's 40 lines (and its advice to run `sam deploy --guided`, which is not how this project
+# deploys) go to .aws-sam/build.log; they are printed only when the build fails.
+$(BUILT): $(LOCAL_TOOLS) $(BUILD_SOURCES)
+	@mkdir -p .aws-sam
+	@echo "sam build: building .aws-sam/build (log: .aws-sam/build.log)"
+	@$(BIN)/sam build > .aws-sam/build.log 2>&1 || { cat .aws-sam/build.log; exit 1; }
+	@$(BIN)/python -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build/TokenFunction .aws-sam/build/CreditsMonitorFunction .aws-sam/build/DependenciesLayer .aws-sam/build/TracingLayer
+	@touch $@
 
 # GRADIUM=real calls api.gradium.ai with your key, read from GRADIUM_API_KEY_FILE or a hidden prompt.
 GRADIUM ?=
@@ -108,8 +120,8 @@ smoke: $(VENV)/.installed ## With ENV=default|prod (or STACK=name): smoke-test t
 		$(MAKE) --no-print-directory build && $(BIN)/pytest tests/smoke; \
 	fi
 
-config: $(VENV)/.installed ## Keep parameter overrides in samconfig.toml for ENV: make config ENV=prod SET="ExistingUserPoolArn=arn:..."
-	$(OPS) ops.samconfig --env "$(DEPLOY_ENV)" --set "$(SET)"
+config: $(VENV)/.installed ## Keep parameter overrides in samconfig.toml for ENV, checked against the template: SET="Key=Value ..." UNSET="Key ..." REGION=eu-west-1
+	@$(OPS) ops.samconfig --env "$(DEPLOY_ENV)" --set "$(SET)" --unset "$(UNSET)" $(if $(REGION),--region "$(REGION)")
 
 put-key: $(VENV)/.installed ## Put the Gradium API key into ENV's secret (or SECRET_ID) from a hidden prompt (or stdin), never argv or history
 	@$(OPS) ops.put_api_key --env "$(DEPLOY_ENV)" $(if $(SECRET_ID),--secret-id "$(SECRET_ID)")
@@ -117,14 +129,23 @@ put-key: $(VENV)/.installed ## Put the Gradium API key into ENV's secret (or SEC
 publish: build ## A "Launch stack" link: sam package into BUCKET (readable by your users) in REGION, template included
 	$(OPS) ops.publish --bucket "$(BUCKET)" --region "$(REGION)"
 
-deploy: build ## Guarded sam deploy of ENV (default: dev; ENV=prod); refuses to undo a kept pool, secret or logs role (FORCE=1 deploys anyway)
+# The guard reads SAM_DEPLOY_FLAGS too: its --parameter-overrides replace samconfig's for that run.
+export SAM_DEPLOY_FLAGS
+deploy: build ## Guarded sam deploy of ENV (default: dev; ENV=prod): shows the parameter diff, refuses what weakens the stack (FORCE=1 deploys anyway)
 	$(OPS) ops.deploy_guard --env "$(DEPLOY_ENV)" $(if $(FORCE),--force)
 	$(BIN)/sam deploy --config-env "$(DEPLOY_ENV)" $(SAM_DEPLOY_FLAGS)
 
 deploy-prod: ## make deploy ENV=prod
 	$(MAKE) --no-print-directory deploy ENV=prod
 
+pause: $(VENV)/.installed ## Emergency: stop minting tokens in ENV at once (reserved concurrency 0, no deploy)
+	@$(OPS) ops.emergency pause --env "$(DEPLOY_ENV)"
+
+resume: $(VENV)/.installed ## Undo make pause: the stack's own ReservedConcurrency again
+	@$(OPS) ops.emergency resume --env "$(DEPLOY_ENV)"
+
 logs: $(VENV)/.installed ## Tail ENV's token function logs (stack and region from samconfig.toml)
+	@$(OPS) ops.preflight --env "$(DEPLOY_ENV)"
 	$(BIN)/sam logs --config-env "$(DEPLOY_ENV)" --name TokenFunction --tail
 
 clean: ## Remove the virtualenvs and build output

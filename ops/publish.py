@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-import boto3
+from ops.preflight import PreflightError, aws_session, friendly, require_bucket
 
 REPO = Path(__file__).resolve().parents[1]
 BUILT_TEMPLATE = REPO / ".aws-sam" / "build" / "template.yaml"
@@ -31,30 +31,36 @@ def launch_url(region: str, template_url: str, stack_name: str) -> str:
     return f"https://console.aws.amazon.com/cloudformation/home?region={region}#/stacks/quickcreate?{query}"
 
 
+@friendly("publish")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--bucket", required=True, help="S3 bucket the users can read")
-    parser.add_argument("--region", required=True, help="the bucket's region, where users launch the stack")
+    parser.add_argument("--bucket", default="", help="S3 bucket the users can read")
+    parser.add_argument("--region", default="", help="the bucket's region, where users launch the stack")
     parser.add_argument("--prefix", default="gradium-token-broker", help="key prefix in the bucket")
     parser.add_argument(
         "--stack-name", default="gradium-token-broker", help="the stack name users start with"
     )
     args = parser.parse_args(argv)
     if not BUILT_TEMPLATE.exists():
-        print("publish: run `make build` first", file=sys.stderr)
-        return 1
+        raise PreflightError("run `make build` first")
+    if not args.bucket:
+        raise PreflightError("no bucket: make publish BUCKET=<a bucket your users can read> REGION=<region>")
+    session = aws_session(args.region)
+    require_bucket(session, args.bucket)
     sam = Path(sys.executable).parent / "sam"
-    subprocess.run(  # noqa: S603 (our own virtualenv's sam, arguments we built)
+    packaged = subprocess.run(  # noqa: S603 (our own virtualenv's sam, arguments we built)
         [
             sam, "package", "--template-file", BUILT_TEMPLATE, "--output-template-file", PACKAGED,
             "--s3-bucket", args.bucket, "--s3-prefix", args.prefix, "--region", args.region,
         ],
-        check=True,
+        check=False,
     )  # fmt: skip
+    if packaged.returncode != 0:
+        raise PreflightError("sam package failed (its message is above)")
     key = f"{args.prefix}/template.yaml"
-    s3 = boto3.client("s3", region_name=args.region)
+    s3 = session.client("s3")
     s3.upload_file(str(PACKAGED), args.bucket, key)
     template_url = f"https://{args.bucket}.s3.{args.region}.amazonaws.com/{key}"
     print(f"Launch stack: {launch_url(args.region, template_url, args.stack_name)}")

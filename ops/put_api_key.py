@@ -13,8 +13,9 @@ import getpass
 import sys
 from pathlib import Path
 
-import boto3
+from botocore.exceptions import ClientError
 
+from ops.preflight import PreflightError, aws_session, friendly
 from ops.samconfig import load
 from ops.stacks import stack_outputs
 
@@ -32,6 +33,7 @@ def read_key(path: str | None = None) -> str:
     return sys.stdin.readline()
 
 
+@friendly("put-key")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -42,12 +44,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     env = load(args.env)
-    session = boto3.session.Session(region_name=env.region)
+    session = aws_session(env.region)
     secret_id = args.secret_id
     if not secret_id:
-        outputs = stack_outputs(session.client("cloudformation"), env.stack_name)
+        try:
+            outputs = stack_outputs(session.client("cloudformation"), env.stack_name)
+        except ClientError:
+            raise PreflightError(
+                f"no stack {env.stack_name} in {env.region}: make deploy ENV={env.name} first"
+            ) from None
         if "SecretArn" not in outputs:
-            raise ValueError(f"{env.stack_name} has no SecretArn output")
+            raise PreflightError(f"{env.stack_name} has no SecretArn output: pass SECRET_ID=<the secret>")
         secret_id = outputs["SecretArn"]
     try:
         key = parse_api_key(read_key())

@@ -35,6 +35,7 @@ def test_publish_packages_the_build_into_the_bucket() -> None:
         s3.create_bucket(Bucket="broker-releases")
         env = os.environ | {
             "AWS_ENDPOINT_URL_S3": url,
+            "AWS_ENDPOINT_URL_STS": url,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "SAM_CLI_TELEMETRY": "0",

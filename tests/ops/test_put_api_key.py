@@ -29,6 +29,7 @@ def put_key(moto_url: str, stdin: str, *args: str) -> subprocess.CompletedProces
     env = os.environ | {
         "AWS_ENDPOINT_URL_CLOUDFORMATION": moto_url,
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_url,
+        "AWS_ENDPOINT_URL_STS": moto_url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "PYTHONPATH": f"{REPO / 'functions' / 'broker'}{os.pathsep}{REPO}",

@@ -107,7 +107,7 @@ def test_every_grant_is_scoped(bootstrap: dict[str, Any]) -> None:
                     resources = json.dumps(statement["Resource"])
                     assert re.search(
                         r"StackName|ArtifactsBucket|CloudFormationExecutionRole|userpool|"
-                        r"transform|webacl|aws:policy|restapis",
+                        r"transform|webacl|aws:policy|restapis|::/account",
                         resources,
                     ), statement["Sid"]
 

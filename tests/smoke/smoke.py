@@ -32,6 +32,7 @@ import boto3
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from ops.preflight import PreflightError, aws_session
 from ops.samconfig import load as load_environment
 from ops.stacks import stack_outputs as outputs_of
 
@@ -138,8 +139,15 @@ def check_refuses_anonymous(target: Target) -> str:
     return "401 with a JSON error"
 
 
-def get_token(target: Target, id_token: str, redact: Redactor) -> tuple[str, str]:
+# The broker's 500 when the secret holds no key yet: a new stack's secret is created empty.
+NO_KEY_YET = b"Gradium API key is not available"
+
+
+def get_token(target: Target, id_token: str, redact: Redactor, env: str | None = None) -> tuple[str, str]:
     status, headers, body = post(target.token_url, id_token)
+    if status == 500 and NO_KEY_YET in body:
+        put_key = f"make put-key ENV={env or '…'}"
+        raise SmokeFailure(f"the stack's secret holds no usable Gradium key; put the key first: {put_key}")
     if status != 200:
         raise SmokeFailure(
             f"the token endpoint answered {status}: {redact(body[:200].decode(errors='replace'))}"
@@ -233,7 +241,11 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> i
         args.stack, args.region = environment.stack_name, args.region or environment.region
 
     redact = Redactor()
-    session = boto3.session.Session(region_name=args.region)
+    try:  # no credentials (or none that AWS takes): one line that says what to do, before any step
+        session = aws_session(args.region) if args.region else boto3.session.Session()
+    except PreflightError as exc:
+        out(f"FAIL preflight: {exc}")
+        return 1
     failed = False
 
     def step(name: str, action: Callable[[], str]) -> None:
@@ -274,7 +286,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> i
         return f"{args.username} has an ID token"
 
     def token() -> str:
-        state["token"], expires_at = get_token(state["target"], state["id_token"], redact)
+        state["token"], expires_at = get_token(state["target"], state["id_token"], redact, args.env)
         return f"200 with a token that expires at {expires_at}"
 
     step("stack outputs", resolve)

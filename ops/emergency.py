@@ -1,0 +1,59 @@
+"""`make pause` / `make resume`: stop minting tokens at once, and start again.
+
+`pause` sets the token function's reserved concurrency to 0: from the next request on, Lambda runs it
+nowhere, API Gateway answers every call with an error at once, nothing reaches Gradium and no credit is
+spent (FunctionThrottlesAlarm fires, so everyone on the alarm topic knows). It takes effect in seconds, with
+no deploy, no canary and no change to the stack's template. `resume` puts back what the stack's
+ReservedConcurrency parameter says (none when it is 0). A later `make deploy` does not resume on its own
+unless it changes ReservedConcurrency: resume explicitly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from botocore.exceptions import ClientError
+
+from ops.deploy_guard import live_stack
+from ops.preflight import PreflightError, aws_session, friendly
+from ops.samconfig import load
+from ops.stacks import stack_outputs
+
+
+@friendly("emergency")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("action", choices=["pause", "resume"])
+    parser.add_argument("--env", default="default", help="samconfig.toml environment (default: default)")
+    args = parser.parse_args(argv)
+    env = load(args.env)
+    session = aws_session(env.region)
+    cloudformation = session.client("cloudformation")
+    found = live_stack(cloudformation, env.stack_name)
+    if found is None:
+        raise PreflightError(f"no stack {env.stack_name} in {env.region}")
+    function = stack_outputs(cloudformation, env.stack_name).get("TokenFunctionName")
+    if not function:
+        raise PreflightError(f"{env.stack_name} has no TokenFunctionName output")
+    lambda_ = session.client("lambda")
+    try:
+        if args.action == "pause":
+            lambda_.put_function_concurrency(FunctionName=function, ReservedConcurrentExecutions=0)
+            print(f"paused: {function} runs nowhere now; undo with make resume ENV={env.name}")
+            return 0
+        reserved = int(found[1].get("ReservedConcurrency", "0") or 0)
+        if reserved:
+            lambda_.put_function_concurrency(FunctionName=function, ReservedConcurrentExecutions=reserved)
+        else:
+            lambda_.delete_function_concurrency(FunctionName=function)
+    except ClientError as exc:
+        raise PreflightError(f"Lambda refused ({exc.response.get('Error', {}).get('Code')})") from None
+    print(f"resumed: {function} (reserved concurrency: {reserved or 'none'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
