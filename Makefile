@@ -88,8 +88,8 @@ invoke: build ## Run EVENT through the built FUNCTION (default TokenFunction, or
 PORT ?= 3000
 HOST ?= 127.0.0.1
 PARAMETER_OVERRIDES ?=
-serve: build ## The template's API on http://HOST:PORT (default 127.0.0.1:3000) with a Cognito authorizer; PARAMETER_OVERRIDES="Key=Value ..."; GRADIUM=real
-	$(OPS) local.serve --host "$(HOST)" --port "$(PORT)" --parameter-overrides "$(PARAMETER_OVERRIDES)" $(REAL_GRADIUM)
+serve: build ## The template's API on http://HOST:PORT (default 127.0.0.1:3000) with a Cognito authorizer; PARAMETER_OVERRIDES="Key=Value ..."; GRADIUM=real; FRESH=1
+	$(OPS) local.serve --host "$(HOST)" --port "$(PORT)" --parameter-overrides "$(PARAMETER_OVERRIDES)" $(REAL_GRADIUM) $(if $(FRESH),--fresh)
 
 lint: $(VENV)/.installed ## ruff check and ruff format --check
 	$(BIN)/ruff check .

@@ -59,7 +59,11 @@ class CognitoAuthorizer:
         """
         if not authorization:
             raise Unauthorized("no Authorization header")
-        value = authorization.strip()
+        # API Gateway's REST Cognito authorizer takes "Bearer <ID token>" as well as the bare token:
+        # Amplify's docs send it so (aws-amplify/docs#1137, tested in the API Gateway console), users
+        # confirm it (aws-amplify/docs#959), and a deployed end-to-end test found the ID token accepted
+        # and the access token refused (awslabs/nx-plugin-for-aws#828).
+        value = authorization.strip().removeprefix("Bearer ").strip()
         try:
             # Cognito signs with one of the pool's keys and names it; a token without `kid` is not one.
             if not isinstance(extract_compact(value.encode()).headers().get("kid"), str):

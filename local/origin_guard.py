@@ -5,12 +5,14 @@ moto/moto_server/werkzeug_app.py), so any page the developer visits could read t
 (the real Gradium key, with a real key configured) at a predictable port. This WSGI middleware goes in
 front of every moto server here: a request from a page of another origin is refused before moto sees it,
 moto's own CORS headers are dropped, and only `allowed_origin` (the template's AllowedOrigin, which a
-browser sign-in needs) gets CORS answers. A Host that is not loopback is refused too (DNS rebinding: a
-page of another site whose name now points at 127.0.0.1).
+browser sign-in needs) gets CORS answers. A Host that is a name other than localhost is refused too (DNS
+rebinding: a page of another site whose name now points at 127.0.0.1); an address is fine, so that a
+device reaches it by the machine's LAN address and the Android emulator by 10.0.2.2.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -19,7 +21,6 @@ from urllib.parse import urlsplit
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # The JWKS moto serves per pool, which an app (or Amplify) may fetch to verify its tokens.
 _JWKS_PATH = re.compile(r"/[\w-]+_[0-9A-Za-z]+/\.well-known/jwks\.json")
 
@@ -51,10 +52,8 @@ class OriginGuard:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         host = urlsplit("//" + environ.get("HTTP_HOST", "")).hostname
         origin = environ.get("HTTP_ORIGIN")
-        if host not in LOOPBACK_HOSTS:
-            return _refuse(
-                start_response, "this local endpoint answers requests to 127.0.0.1 or localhost only"
-            )
+        if not _is_address_or_localhost(host):
+            return _refuse(start_response, "this local endpoint answers requests to an address or localhost")
         if origin is not None and origin != self._allowed_origin:
             return _refuse(start_response, "this local endpoint answers no web page of that origin")
         if origin is None and environ.get("HTTP_SEC_FETCH_SITE") in ("cross-site", "same-site"):
@@ -72,6 +71,16 @@ class OriginGuard:
             return start_response(status, kept + (_cors(origin, environ) if origin else []), *exc_info)
 
         return self._app(environ, respond)
+
+
+def _is_address_or_localhost(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    return True
 
 
 def _cors(origin: str, environ: dict[str, Any]) -> list[tuple[str, str]]:

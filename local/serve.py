@@ -21,6 +21,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -49,9 +50,12 @@ from ops.samconfig import parse_overrides
 
 FUNCTION = "TokenFunction"
 INFO_FILE = REPO / ".aws-sam" / "local-api.json"
+STATE_FILE = REPO / ".aws-sam" / "local-pool.json"  # what keeps the local pool's ids across restarts
 LOCAL_USER = "dev@example.com"
 LOCAL_PASSWORD = "Local-dev-passphrase-1"  # moto's pool, on loopback only: not a secret
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+# Binding to these serves every interface (HOST=0.0.0.0): devices on the LAN, a phone.
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 (on purpose, and warned about by main)
 READ_TIMEOUT_SECONDS = 30  # a kept-alive connection idle (or a body stalled) this long is closed
 # moto routes a request by the service its credential scope names; the JWKS fetch needs one.
 MOTO_COGNITO_HEADERS = {
@@ -124,21 +128,24 @@ def local_api(
     user_pool_id: str | None = None,
     gradium_api_key: str | None = None,
     verbose: bool = False,
+    pool_name: str = "local-users",
 ) -> Iterator[LocalApi]:
     """Serve the built template's API until the block ends.
 
-    `port=0` takes a free port (and a free one for moto). With `user_pool_id`, tokens of that real pool
-    are verified and nothing is created in moto's Cognito; with `gradium_api_key`, real Gradium is used.
-    `verbose` prints a line per request and the function's logs.
+    `port=0` takes a free port (and a free one for the local Cognito). Every port an app needs (the API,
+    the local Cognito) listens on `host`; the URLs in `info` are ones a device can use. With
+    `user_pool_id`, tokens of that real pool are verified and nothing is created in moto's Cognito; with
+    `gradium_api_key`, real Gradium is used. `verbose` prints a line per request and the function's logs.
     """
     region = os.environ.get("AWS_REGION") or (user_pool_id.split("_")[0] if user_pool_id else REGION)
     template = BuiltTemplate.load(BUILD_DIR / "template.yaml", overrides or {}, region)
     allowed_origin = template.parameters.get("AllowedOrigin") or None
     server = _bind(host, port)
     try:
+        # The local Cognito takes PORT+1 before anything else takes a free port (which could be that one).
         with (
+            _cognito(host, port, allowed_origin) as cognito_url,
             local_stack(with_standin=not gradium_api_key) as stack,
-            _cognito(port, allowed_origin) as cognito_url,
         ):
             if user_pool_id:
                 pool = {"user_pool_id": user_pool_id, "issuer": issuer_of(region, user_pool_id)}
@@ -146,7 +153,7 @@ def local_api(
                 # A real pool's app clients are not known here: AllowedClientIds (overrides) restricts them.
                 app_client = ""
             else:
-                pool = _create_local_pool(stack, template.parameters.get("RequiredGroup", ""))
+                pool = _create_local_pool(stack, template.parameters.get("RequiredGroup", ""), pool_name)
                 pool["issuer"] = issuer_of(region, pool["user_pool_id"])
                 authorizer = CognitoAuthorizer(
                     pool["issuer"],
@@ -156,13 +163,14 @@ def local_api(
                 app_client = pool["app_client_id"]
             env = _function_env(template, stack, gradium_api_key, app_client)
             with LambdaEmulator(env) as emulator:
-                host_name, bound_port = server.server_address[:2]
-                base_url = f"http://{_url_host(str(host_name))}:{bound_port}"
+                bound_port = server.server_address[1]
+                base_url = f"http://{_url_host(_local_host(host))}:{bound_port}"
+                reachable = f"http://{_url_host(_device_host(host))}"
                 info = {
-                    "api_url": f"{base_url}/{template.api.stage}",
-                    "token_url": f"{base_url}/{template.api.stage}/gradium-token",
+                    "api_url": f"{reachable}:{bound_port}/{template.api.stage}",
+                    "token_url": f"{reachable}:{bound_port}/{template.api.stage}/gradium-token",
                     "region": region,
-                    "cognito_endpoint": None if user_pool_id else cognito_url,
+                    "cognito_endpoint": None if user_pool_id else f"{reachable}:{urlsplit(cognito_url).port}",
                     "issuer": pool["issuer"],
                     "allowed_origin": allowed_origin,
                     **pool,
@@ -180,16 +188,40 @@ def local_api(
 
 
 @contextlib.contextmanager
-def _cognito(port: int, allowed_origin: str | None) -> Iterator[str]:
-    """The local Cognito endpoint on PORT+1 (a free port with PORT 0)."""
+def _cognito(host: str, port: int, allowed_origin: str | None) -> Iterator[str]:
+    """The local Cognito endpoint on HOST:PORT+1 (a free port with PORT 0)."""
     with contextlib.ExitStack() as running:
         try:
-            url = running.enter_context(cognito_endpoint(port + 1 if port else 0, allowed_origin))
+            url = running.enter_context(
+                cognito_endpoint(
+                    port + 1 if port else 0, allowed_origin, _local_host(host) if _is_loopback(host) else host
+                )
+            )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise PortInUse(f"port {port + 1} on 127.0.0.1 (the local Cognito) is in use") from None
+                raise PortInUse(f"port {port + 1} on {host} (the local Cognito) is in use") from None
             raise
         yield url
+
+
+def _local_host(host: str) -> str:
+    """Where this machine reaches a server bound to `host`."""
+    if host in WILDCARD_HOSTS or host == "localhost":
+        return "::1" if host == "::" else "127.0.0.1"
+    return host
+
+
+def _device_host(host: str) -> str:
+    """Where another device reaches a server bound to `host`: the machine's own address for a wildcard
+    (the interface of its default route; a UDP connect sends nothing), else the host itself."""
+    if host not in WILDCARD_HOSTS:
+        return _local_host(host)
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_DGRAM)) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routed like the internet, never answered
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"  # no network: nothing else could reach it anyway
 
 
 def _bind(host: str, port: int) -> ThreadingHTTPServer:
@@ -223,10 +255,10 @@ def _function_env(
     return env
 
 
-def _create_local_pool(stack: LocalStack, required_group: str) -> dict[str, Any]:
+def _create_local_pool(stack: LocalStack, required_group: str, name: str) -> dict[str, Any]:
     """A user pool, an app client and one signed-up user with a permanent password, in moto."""
     idp = moto_client(stack.moto_url, "cognito-idp")
-    pool_id = idp.create_user_pool(PoolName="local-users", UsernameAttributes=["email"])["UserPool"]["Id"]
+    pool_id = idp.create_user_pool(PoolName=name, UsernameAttributes=["email"])["UserPool"]["Id"]
     client_id = idp.create_user_pool_client(
         UserPoolId=pool_id,
         ClientName="local-app",
@@ -439,7 +471,14 @@ def _print_welcome(local: LocalApi) -> None:
     if info.get("password"):
         endpoint, client = info["cognito_endpoint"], info["app_client_id"]
         print(f"\nLocal Cognito: {endpoint}  pool {info['user_pool_id']}  app client {client}")
-        print(f"Test user: {info['username']} / {info['password']}\n")
+        print(f"Test user: {info['username']} / {info['password']}")
+        print("The same pool, app client and test user after a restart; make serve FRESH=1 starts afresh.")
+        if urlsplit(info["token_url"]).hostname == "127.0.0.1":
+            print(
+                "Android emulator: use 10.0.2.2 for 127.0.0.1 (its alias of this machine's loopback); "
+                "a phone on the LAN: make serve HOST=0.0.0.0"
+            )
+        print()
         print("Get a token now (the ID token below is fresh; it expires in an hour):")
         print(f'  curl -sS -X POST -H "Authorization: {local.id_token()}" {info["token_url"]}\n')
         print("A fresh ID token, with the AWS CLI or boto3:")
@@ -476,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="call api.gradium.ai with your key (from GRADIUM_API_KEY_FILE, else a hidden prompt)",
     )
+    parser.add_argument(
+        "--fresh", action="store_true", help="a new user pool, app client and test user (new ids)"
+    )
     args = parser.parse_args(argv)
     if not _is_loopback(args.host):
         print(
@@ -497,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
             user_pool_id=os.environ.get("USER_POOL_ID") or None,
             gradium_api_key=gradium_key(args.real_gradium),
             verbose=True,
+            pool_name=_stable_pool_name(args.fresh),
         ) as local:
             INFO_FILE.write_text(json.dumps(local.info, indent=2) + "\n")
             print(local.emulator.new_logs().rstrip())
@@ -515,6 +558,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nStopped.")
     return 0
+
+
+def _stable_pool_name(fresh: bool) -> str:
+    """The local pool's name, kept in STATE_FILE across restarts (a new one with `fresh`).
+
+    moto derives the pool's and the app client's ids from the pool's name and settings when its id strategy
+    is HASH (MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY, moto/cognitoidp/utils.py `generate_id`), so the same
+    name gives the same ids: an app's dev configuration outlives a restart, and so do its ID tokens (moto
+    signs every pool's tokens with one bundled key), though not its refresh tokens.
+    """
+    os.environ["MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY"] = "HASH"
+    os.environ["MOTO_COGNITO_IDP_USER_POOL_CLIENT_ID_STRATEGY"] = "HASH"
+    state = json.loads(STATE_FILE.read_text()) if STATE_FILE.exists() and not fresh else {}
+    if "pool_name" not in state:
+        state["pool_name"] = f"local-users-{uuid.uuid4().hex[:8]}"
+        STATE_FILE.parent.mkdir(exist_ok=True)
+        STATE_FILE.write_text(json.dumps(state) + "\n")
+    return str(state["pool_name"])
 
 
 def _is_loopback(host: str) -> bool:

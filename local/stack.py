@@ -189,23 +189,28 @@ def moto_server(threaded: bool = True, port: int = 0) -> Iterator[tuple[str, Cou
 
 
 @contextmanager
-def cognito_endpoint(port: int = 0, allowed_origin: str | None = None) -> Iterator[str]:
+def cognito_endpoint(
+    port: int = 0, allowed_origin: str | None = None, host: str = "127.0.0.1"
+) -> Iterator[str]:
     """The local Cognito an app is told to use: the same moto backends (moto keeps them per process), but
-    only Cognito calls and JWKS, and CORS for the app's own origin only. Yields its URL."""
+    only Cognito calls and JWKS, and CORS for the app's own origin only. Listens on `host`; yields its
+    loopback URL."""
     app = OriginGuard(DomainDispatcherApplication(create_backend_app), allowed_origin, is_cognito_call)
-    with wsgi_server(app, port) as url:
+    with wsgi_server(app, port, host=host) as url:
         yield url
 
 
 @contextmanager
-def wsgi_server(app: Any, port: int = 0, threaded: bool = True) -> Iterator[str]:
-    """Serve a WSGI app on a loopback port (a free one unless given) until the block ends."""
+def wsgi_server(app: Any, port: int = 0, threaded: bool = True, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve a WSGI app on `host` (loopback unless given), on a free port unless given, until the block
+    ends. Yields its URL on loopback."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # werkzeug logs every request
-    server = make_server("127.0.0.1", port, app, threaded=threaded)
+    server = make_server(host, port, app, threaded=threaded)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
+    local = "127.0.0.1" if host in ("0.0.0.0", "localhost") else host  # noqa: S104 (a comparison)
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://{local}:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()

@@ -23,13 +23,14 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import moto
 import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from local.serve import INFO_FILE, LOCAL_PASSWORD, LocalApi, PortInUse, local_api
+from local.serve import INFO_FILE, LOCAL_PASSWORD, STATE_FILE, LocalApi, PortInUse, local_api
 from local.stack import moto_client
 from tests.bench.bench import http_overhead
 
@@ -100,7 +101,8 @@ def other_pool(api: LocalApi) -> str:
 REFUSED: dict[str, Callable[[LocalApi], str | None]] = {
     "no-header": lambda api: None,
     "garbage": lambda api: "not-a-jwt",
-    "bearer-prefix": lambda api: "Bearer " + api.id_token(),
+    "bearer-and-nothing": lambda api: "Bearer ",
+    "bearer-access-token": lambda api: "Bearer " + api.sign_in()["AccessToken"],
     "forged-with-moto-kid": lambda api: other_key(api, "dummy"),
     "unknown-kid": lambda api: other_key(api, "rotated-2026"),
     "another-pool": other_pool,
@@ -117,6 +119,13 @@ def test_a_signed_in_user_gets_a_token(api: LocalApi) -> None:
     assert headers["Cache-Control"] == "no-store"
     assert headers["Access-Control-Allow-Origin"] == ORIGIN
     assert headers["Access-Control-Expose-Headers"] == "Retry-After"
+
+
+def test_a_bearer_prefix_is_accepted_as_api_gateway_does(api: LocalApi) -> None:
+    """Mobile developers add `Bearer ` all the time; API Gateway's REST Cognito authorizer takes it (see
+    local/cognito_authorizer.py for the evidence), so make serve does too."""
+    status, _, body = call(api.token_url, headers={"Authorization": "Bearer " + api.id_token()})
+    assert status == 200, body
 
 
 @pytest.mark.parametrize("kind", REFUSED)
@@ -471,3 +480,94 @@ def test_a_token_without_a_kid_is_the_gateways_401(api: LocalApi) -> None:
     token = jwt.encode({"alg": "RS256"}, claims_of(api.id_token()), moto_signing_key())
     status, _, body = call(api.token_url, headers={"Authorization": token})
     assert (status, json.loads(body)) == (401, {"error": "Unauthorized"})
+
+
+@contextlib.contextmanager
+def make_serve(*args: str) -> Iterator[tuple[dict[str, Any], list[str]]]:
+    """`python -m local.serve` (what make serve runs) on a free port pair until the block ends: what it
+    wrote to .aws-sam/local-api.json, and (once stopped) the lines it printed."""
+    INFO_FILE.unlink(missing_ok=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "local.serve", "--port", str(free_port()), *args],
+        cwd=REPO,
+        env=os.environ | {"PYTHONPATH": f"{REPO / 'functions' / 'broker'}{os.pathsep}{REPO}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    printed: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not INFO_FILE.exists() and time.monotonic() < deadline and server.poll() is None:
+            time.sleep(0.1)
+        if not INFO_FILE.exists():
+            os.killpg(server.pid, signal.SIGINT)
+            raise AssertionError("make serve did not start:\n" + server.communicate(timeout=30)[0])
+        yield json.loads(INFO_FILE.read_text()), printed
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGINT)
+        printed += server.communicate(timeout=30)[0].splitlines()
+
+
+def sign_in_at(info: dict[str, Any]) -> str:
+    """An ID token of the test user, from the Cognito endpoint make serve reported."""
+    return moto_client(info["cognito_endpoint"], "cognito-idp").initiate_auth(
+        ClientId=info["app_client_id"],
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": info["username"], "PASSWORD": info["password"]},
+    )["AuthenticationResult"]["IdToken"]
+
+
+@pytest.fixture
+def kept_pool_state() -> Iterator[None]:
+    """The developer's own .aws-sam/local-pool.json survives these tests."""
+    saved = STATE_FILE.read_bytes() if STATE_FILE.exists() else None
+    try:
+        yield
+    finally:
+        if saved is None:
+            STATE_FILE.unlink(missing_ok=True)
+        else:
+            STATE_FILE.write_bytes(saved)
+
+
+@pytest.mark.usefixtures("kept_pool_state")
+def test_the_pool_client_and_user_outlive_a_restart_until_fresh() -> None:
+    with make_serve() as (first, _):
+        token = sign_in_at(first)
+    with make_serve() as (second, printed):
+        assert (second["user_pool_id"], second["app_client_id"]) == (
+            first["user_pool_id"],
+            first["app_client_id"],
+        )
+        assert (
+            call(second["token_url"], headers={"Authorization": token})[0] == 200
+        )  # yesterday's token works
+        assert call(second["token_url"], headers={"Authorization": sign_in_at(second)})[0] == 200
+    assert any("FRESH=1" in line for line in printed)
+    with make_serve("--fresh") as (fresh, _):
+        assert fresh["user_pool_id"] != first["user_pool_id"]
+        assert fresh["app_client_id"] != first["app_client_id"]
+        assert call(fresh["token_url"], headers={"Authorization": token})[0] == 401  # another pool's token
+
+
+def test_with_host_0000_every_port_an_app_needs_listens_there_and_urls_name_this_machine() -> None:
+    with make_serve("--host", "0.0.0.0") as (info, printed):  # noqa: S104 (the point of the test)
+        token_url, cognito = urlsplit(info["token_url"]), urlsplit(info["cognito_endpoint"])
+        assert token_url.hostname == cognito.hostname != "0.0.0.0"  # noqa: S104
+        assert cognito.port == token_url.port + 1
+        token = sign_in_at(info)  # at the reported address, as a device would
+        assert call(info["token_url"], headers={"Authorization": token})[0] == 200
+        for address in ("127.0.0.1", token_url.hostname):  # every interface
+            with socket.create_connection((address, cognito.port), timeout=5):
+                pass
+    assert any(line.startswith("WARNING: HOST=0.0.0.0") for line in printed)
+
+
+def test_the_android_emulators_address_for_this_machine_is_accepted(api: LocalApi) -> None:
+    """The emulator reaches the host's loopback as 10.0.2.2 and says so in its Host header."""
+    jwks = f"{api.info['cognito_endpoint']}/{api.info['user_pool_id']}/.well-known/jwks.json"
+    port = urlsplit(jwks).port
+    assert call(jwks, "GET", {"Host": f"10.0.2.2:{port}"})[0] == 200
