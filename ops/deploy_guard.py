@@ -75,6 +75,11 @@ RULES = (
     Rule("ReservedConcurrency", _to_zero, "removes the reserved concurrency, the cap on spend"),
     Rule("PermissionsBoundaryArn", _removed, "removes the permissions boundary from the stack's roles"),
     Rule(
+        "SelfSignUp",
+        lambda live, planned: live != "true" and planned == "true",
+        "lets anyone create an account, and each may spend up to the daily cap",
+    ),
+    Rule(
         "AllowedClientIds",
         lambda live, planned: live != "*" and planned == "*",
         "lets every app client of the pool get tokens",

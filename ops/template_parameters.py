@@ -38,9 +38,11 @@ class Parameter:
                 return f"{self.name} is at most {self.max_value:g}, not {value}"
         if self.allowed_values is not None and value not in self.allowed_values:
             return f"{self.name} is one of {', '.join(self.allowed_values)}, not {value!r}"
-        # CloudFormation matches AllowedPattern against the whole value.
-        if self.allowed_pattern is not None and not re.fullmatch(self.allowed_pattern, value):
-            return f"{self.name} must match {self.allowed_pattern}, and {value!r} does not"
+        # CloudFormation matches AllowedPattern against the whole value (each item of a list).
+        items = value.split(",") if self.type == "CommaDelimitedList" else [value]
+        for item in items:
+            if self.allowed_pattern is not None and not re.fullmatch(self.allowed_pattern, item):
+                return f"{self.name} must match {self.allowed_pattern}, and {item!r} does not"
         return None
 
 

@@ -80,6 +80,7 @@ def test_a_first_deploy_goes_ahead_and_lists_its_settings(cloudformation: Any) -
         ({"ConfigureApiGatewayLogsRole": "true"}, {"ConfigureApiGatewayLogsRole": "false"}, "logs role"),
         ({"ReservedConcurrency": "20"}, {"ReservedConcurrency": "0"}, "cap on spend"),
         ({"AllowedClientIds": ""}, {"AllowedClientIds": "*"}, "every app client"),
+        ({"SelfSignUp": "false"}, {"SelfSignUp": "true"}, "anyone create an account"),
     ],
 )
 def test_a_samconfig_value_that_weakens_the_live_stack_is_refused(

@@ -91,7 +91,12 @@ def test_only_this_repositorys_environment_may_assume_the_pipeline_role(bootstra
 
 def test_every_grant_is_scoped(bootstrap: dict[str, Any]) -> None:
     """No action wildcard; a resource wildcard only where AWS defines the action on "*" alone."""
-    only_on_star = {"cloudformation:ValidateTemplate", "logs:DescribeLogGroups", "cognito-idp:CreateUserPool"}
+    only_on_star = {
+        "cloudformation:ValidateTemplate",
+        "logs:DescribeLogGroups",
+        "cognito-idp:CreateUserPool",
+        "cognito-idp:DescribeUserPoolDomain",
+    }
     for name in ("PipelineExecutionRole", "CloudFormationExecutionRole"):
         for policy in bootstrap["Resources"][name]["Properties"]["Policies"]:
             for statement in policy["PolicyDocument"]["Statement"]:

@@ -459,9 +459,11 @@ def test_a_new_user_pool_has_a_public_mobile_client(translated: dict[str, Any]) 
     assert "ALLOW_USER_PASSWORD_AUTH" not in props["ExplicitAuthFlows"]  # no plain passwords over the wire
     pool = translated["Resources"]["UserPool"]
     assert pool["Condition"] == "CreateUserPool"
+    # Tokens cost credits: admin-created accounts unless SelfSignUp (default "false") says otherwise.
     assert pool["Properties"]["AdminCreateUserConfig"] == {
-        "AllowAdminCreateUserOnly": True
-    }  # tokens cost credits
+        "AllowAdminCreateUserOnly": {"Fn::If": ["SelfSignUpOn", False, True]}
+    }
+    assert SOURCE["Parameters"]["SelfSignUp"]["Default"] == "false"
     assert pool["Properties"]["MfaConfiguration"] == "OPTIONAL"
 
 
@@ -665,3 +667,51 @@ def test_only_the_stacks_own_app_client_gets_tokens_by_default(translated: dict[
             config.Settings.from_env(
                 {"GRADIUM_API_KEY_SECRET_ID": "s", "QUOTA_TABLE_NAME": "t", "ALLOWED_CLIENT_IDS": value}
             )
+
+
+def test_accounts_are_admin_created_unless_self_sign_up_is_chosen() -> None:
+    pool = translate()["Resources"]["UserPool"]["Properties"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] == {
+        "Fn::If": ["SelfSignUpOn", False, True]
+    }
+    assert SOURCE["Parameters"]["SelfSignUp"]["Default"] == "false"
+    assert pool["AutoVerifiedAttributes"] == ["email"]  # a signed-up address is verified by a code
+    assert pool["VerificationMessageTemplate"]["DefaultEmailOption"] == "CONFIRM_WITH_CODE"
+
+
+def test_the_hosted_ui_exists_only_with_its_domain_and_sends_users_back_to_the_apps_urls_only() -> None:
+    off = translate()
+    assert (
+        "UserPoolDomain" not in off["Resources"]
+        or off["Resources"]["UserPoolDomain"]["Condition"] == "HostedUi"
+    )
+    conditions = off["Conditions"]
+    assert conditions["HostedUi"]["Fn::And"][0] == {"Condition": "CreateUserPool"}
+    client = off["Resources"]["UserPoolAppClient"]["Properties"]
+    assert client["AllowedOAuthFlows"] == {"Fn::If": ["HostedUi", ["code"], {"Ref": "AWS::NoValue"}]}
+    assert client["AllowedOAuthScopes"]["Fn::If"][1] == ["openid", "email", "profile"]
+    assert client["SupportedIdentityProviders"]["Fn::If"][1] == ["COGNITO"]
+    assert client["CallbackURLs"]["Fn::If"][0] == "HostedUi"
+    domain = off["Resources"]["UserPoolDomain"]
+    assert domain["Properties"]["Domain"] == {"Ref": "HostedUiDomainPrefix"}
+    [assertion] = off["Rules"]["HostedUiNeedsCallbacks"]["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Contains": [{"Ref": "OAuthCallbackUrls"}, ""]}]}
+
+
+@pytest.mark.parametrize(
+    ("url", "valid"),
+    [
+        ("https://app.example.com/callback", True),
+        ("myapp://callback", False),  # a custom scheme can be claimed by any app on the device
+        ("http://localhost:5173/callback", True),
+        ("http://app.example.com/callback", False),
+        ("https://a.example.com/x,https://b.example.com/y", False),  # one item of the list
+    ],
+)
+def test_oauth_urls_are_https_or_localhost(url: str, valid: bool) -> None:
+    from ops import template_parameters
+
+    parameter = template_parameters.load()["OAuthCallbackUrls"]
+    assert (re.fullmatch(parameter.allowed_pattern or "", url) is not None) is valid
+    if valid:
+        assert parameter.refusal(url) is None
