@@ -113,6 +113,7 @@ class BuiltTemplate:
     api: RestApi
     parameters: dict[str, str]
     _resources: dict[str, Any]
+    _outputs: dict[str, Any]
     _resolve: Resolver
 
     @classmethod
@@ -129,7 +130,13 @@ class BuiltTemplate:
         translated = _translate(source, parameters, region)
         resolve = Resolver(translated, parameters, region)
         resources = translated["Resources"]
-        return cls(_rest_api(resources, resolve), parameters, resources, resolve)
+        outputs = translated.get("Outputs", {})
+        return cls(_rest_api(resources, resolve), parameters, resources, outputs, resolve)
+
+    def output(self, name: str, names: dict[str, str] | None = None) -> str:
+        """A stack output's value, resolved as `function_env` resolves variables."""
+        resolve = self._resolve.with_names(names) if names else self._resolve
+        return str(resolve(self._outputs[name]["Value"]))
 
     def function_env(self, logical_id: str, names: dict[str, str] | None = None) -> dict[str, str]:
         """The function's environment variables, resolved; a resource's Ref is `names`' value for it,

@@ -51,6 +51,7 @@ from ops.samconfig import parse_overrides
 FUNCTION = "TokenFunction"
 INFO_FILE = REPO / ".aws-sam" / "local-api.json"
 STATE_FILE = REPO / ".aws-sam" / "local-pool.json"  # what keeps the local pool's ids across restarts
+AMPLIFY_OUTPUTS = REPO / ".aws-sam" / "amplify_outputs.json"  # the app's configuration for the local pool
 LOCAL_USER = "dev@example.com"
 LOCAL_PASSWORD = "Local-dev-passphrase-1"  # moto's pool, on loopback only: not a secret
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -175,6 +176,8 @@ def local_api(
                     "allowed_origin": allowed_origin,
                     **pool,
                 }
+                if not user_pool_id:
+                    info["amplify_outputs"] = _amplify_outputs(template, pool, info)
                 server.RequestHandlerClass = _handler(template.api, authorizer, emulator, verbose)
                 thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
                 thread.daemon = True
@@ -253,6 +256,16 @@ def _function_env(
     if env.get("QUOTA_TABLE_NAME"):
         stack.create_quota_table(env["QUOTA_TABLE_NAME"])
     return env
+
+
+def _amplify_outputs(template: BuiltTemplate, pool: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    """The stack's AmplifyOutputs output, for the local pool and token URL, plus where the local Cognito
+    is: Amplify JS takes it as `Auth.Cognito.userPoolEndpoint` (the Gen 2 schema has no field for it)."""
+    names = {"UserPool": pool["user_pool_id"], "UserPoolAppClient": pool["app_client_id"]}
+    outputs: dict[str, Any] = json.loads(template.output("AmplifyOutputs", names))
+    outputs["custom"]["gradium_token_url"] = info["token_url"]
+    outputs["custom"]["user_pool_endpoint"] = info["cognito_endpoint"]
+    return outputs
 
 
 def _create_local_pool(stack: LocalStack, required_group: str, name: str) -> dict[str, Any]:
@@ -542,6 +555,8 @@ def main(argv: list[str] | None = None) -> int:
             pool_name=_stable_pool_name(args.fresh),
         ) as local:
             INFO_FILE.write_text(json.dumps(local.info, indent=2) + "\n")
+            if "amplify_outputs" in local.info:
+                AMPLIFY_OUTPUTS.write_text(json.dumps(local.info["amplify_outputs"], indent=2) + "\n")
             print(local.emulator.new_logs().rstrip())
             _print_welcome(local)
             while True:
