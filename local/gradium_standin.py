@@ -58,6 +58,7 @@ class GradiumStandIn(LoopbackHTTPServer):
         self.script: deque[Reply] = deque()
         self.requests: list[SeenRequest] = []
         self.issued_tokens: list[str] = []
+        self.token_delay = 0.0  # seconds every minted token waits: a simulated network round trip
         # The fields as Gradium's docs name them; tests swap in the published client's spelling.
         self.credits: dict[str, object] = {
             "remaining_credits": 84_250,
@@ -95,7 +96,8 @@ class GradiumStandIn(LoopbackHTTPServer):
         with self._lock:
             self.issued_tokens.append(token)
         expires = datetime.now(UTC) + TOKEN_LIFETIME
-        return Reply(200, {"token": token, "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        expires_at = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return Reply(200, {"token": token, "expires_at": expires_at}, delay=self.token_delay)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         standin = self

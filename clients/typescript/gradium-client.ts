@@ -21,6 +21,8 @@ export interface BrokerConfig {
   idleTimeoutMs?: number;
   /** Hears of each wait before a token request is retried, e.g. to show "retrying in 2 s". */
   onWait?: (seconds: number, reason: WaitReason) => void;
+  /** Where sessions take their token (a TokenPrefetch, for a faster first word); default: fetchToken. */
+  tokens?: { take(): Promise<GradiumToken> };
 }
 
 export type WaitReason = "rate_limited" | "unavailable" | "network";
@@ -143,6 +145,56 @@ export async function fetchToken(config: BrokerConfig): Promise<GradiumToken> {
     // not retried here. A 502 or 504 reached Gradium and counted against the user's quota; asking again
     // would turn one user action into several counted requests.
     throw new BrokerUnavailable(response.status);
+  }
+}
+
+/** Keeps one fresh token ready for the next connection, so that "tap" to first audio skips the token's
+ *  round trip. Each token is taken once, never reused; one close to `expiresAt` is discarded, not used. At
+ *  most one token is held or on its way, a new one is fetched only by `warm()` or after a `take()` (a
+ *  discarded one is not replaced: no quota spent in a loop), and none while the broker asked to wait. */
+export class TokenPrefetch {
+  private held: GradiumToken | null = null;
+  private inFlight: Promise<void> | null = null;
+  private quietUntil = 0;
+
+  constructor(
+    private readonly config: BrokerConfig,
+    /** A held token with less than this left is discarded, never handed out. */
+    private readonly discardWithinSeconds = 30,
+  ) {}
+
+  /** Fetch the next connection's token now, unless one is held, on its way, or the broker said to wait. */
+  warm(): void {
+    if (this.held || this.inFlight || Date.now() < this.quietUntil) return;
+    // One attempt: a prefetch never waits, retries or spends a second request; take() fetches if it failed.
+    this.inFlight = fetchToken({ ...this.config, tokenAttempts: 1, tokens: undefined })
+      .then((token) => {
+        this.held = token;
+      })
+      .catch((error: unknown) => {
+        const limited = error instanceof RateLimited || error instanceof BrokerUnavailable;
+        this.quietUntil = Date.now() + ((limited ? error.retryAfterSeconds : null) ?? 30) * 1000;
+      })
+      .finally(() => {
+        this.inFlight = null;
+      });
+  }
+
+  /** Resolves once no prefetch is on its way. */
+  async ready(): Promise<boolean> {
+    if (this.inFlight) await this.inFlight;
+    return this.held !== null;
+  }
+
+  /** A token for one connection: the held one while it is fresh, else a new one; then warms for the next. */
+  async take(): Promise<GradiumToken> {
+    await this.ready();
+    const held = this.held;
+    this.held = null;
+    const fresh = held !== null && held.expiresAt.getTime() - Date.now() > this.discardWithinSeconds * 1000;
+    const token = fresh ? held : await fetchToken({ ...this.config, tokens: undefined });
+    this.warm();
+    return token;
   }
 }
 
@@ -284,7 +336,8 @@ export async function openSession(
   kind: SessionKind,
   setup: Record<string, unknown>,
 ): Promise<GradiumSession> {
-  const { token } = await fetchToken(config); // one token, one connection, never reused
+  // One token, one connection, never reused.
+  const { token } = await (config.tokens ? config.tokens.take() : fetchToken(config));
   const url = `${config.speechUrl ?? GRADIUM_SPEECH_URL}/${kind}?token=${encodeURIComponent(token)}`;
   const socket = new WebSocket(url);
   const session = new GradiumSession(socket, config.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs);

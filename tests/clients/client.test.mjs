@@ -115,3 +115,29 @@ test("pcm: 16-bit samples round-trip through Web Audio floats", () => {
   const pcm = client.float32ToPcm16(new Float32Array([0, 0.5, -0.5, 1, -1]));
   assert.deepEqual(Array.from(client.pcm16ToFloat32(pcm)), [0, 16383 / 32768, -0.5, 32767 / 32768, -1]);
 });
+
+test("prefetch ahead: each connection takes the token fetched ahead, once, and one is kept for the next", async () => {
+  const prefetch = new client.TokenPrefetch(config);
+  prefetch.warm();
+  assert.equal(await prefetch.ready(), true);
+  const tokens = { ...config, tokens: prefetch };
+  assert.equal((await speakCounting(voice, tokens)).length, 3);
+  assert.equal((await speakCounting(voice, tokens)).length, 3);
+  assert.equal(await prefetch.ready(), true); // the third, for a next connection that may never come
+  prefetch.warm(); // no second one held: warm() is a no-op while one is
+});
+
+test("prefetch expiry: a token close to its expiry is discarded, never used", async () => {
+  const prefetch = new client.TokenPrefetch(config, 30);
+  prefetch.warm();
+  assert.equal(await prefetch.ready(), true);
+  assert.equal((await speakCounting(voice, { ...config, tokens: prefetch })).length, 3);
+});
+
+test("prefetch quiet: none while the broker asks to wait", async () => {
+  const prefetch = new client.TokenPrefetch(config);
+  prefetch.warm();
+  assert.equal(await prefetch.ready(), false); // the 429 ended it, without a retry
+  for (let i = 0; i < 5; i++) prefetch.warm(); // quiet until Retry-After has passed: no request
+  assert.equal(await prefetch.ready(), false);
+});

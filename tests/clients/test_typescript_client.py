@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -194,6 +195,28 @@ def test_asr(compiled: Path, servers: Servers) -> None:
 
 def test_pcm_conversions(compiled: Path, servers: Servers) -> None:
     run_node(compiled, servers, "pcm")
+
+
+def test_prefetch_takes_each_token_once_and_keeps_one_ahead(compiled: Path, servers: Servers) -> None:
+    run_node(compiled, servers, "prefetch ahead")
+    issued = servers.gradium.issued_tokens
+    assert len(issued) == 3  # one warmed, then one after each take: never more than one ahead
+    assert servers.speech.used_tokens == set(issued[:2])  # each used once, in order; the third unused
+
+
+def test_prefetch_discards_a_token_close_to_its_expiry(compiled: Path, servers: Servers) -> None:
+    soon = (datetime.now(UTC) + timedelta(seconds=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    servers.gradium.queue(Reply(200, {"token": "gtk_expiring_soon", "expires_at": soon}))
+    run_node(compiled, servers, "prefetch expiry")
+    assert "gtk_expiring_soon" not in servers.speech.used_tokens
+    assert len(servers.speech.used_tokens) == 1
+
+
+def test_prefetch_spends_nothing_while_rate_limited(compiled: Path, servers: Servers) -> None:
+    servers.gradium.queue(Reply(429, b"slow down", {"Retry-After": "600"}))
+    before = len(servers.gradium.requests)
+    run_node(compiled, servers, "prefetch quiet")
+    assert len(servers.gradium.requests) - before == 1 and servers.gradium.issued_tokens == []
 
 
 def test_the_guides_behaviour_table_names_tests_that_exist() -> None:
