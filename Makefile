@@ -28,7 +28,7 @@ PYTHON313 ?= python3.13
 # Our virtualenv's python3.13 first on PATH: `sam build` then finds the runtime's Python there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv build invoke serve test lint format validate bench chaos smoke config put-key publish deploy deploy-prod pause resume logs clean
+.PHONY: help venv build invoke serve demo test lint format validate bench chaos smoke config put-key publish deploy deploy-prod pause resume logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -90,6 +90,10 @@ HOST ?= 127.0.0.1
 PARAMETER_OVERRIDES ?=
 serve: build ## The template's API on http://HOST:PORT (default 127.0.0.1:3000) with a Cognito authorizer; PARAMETER_OVERRIDES="Key=Value ..."; GRADIUM=real; FRESH=1
 	$(OPS) local.serve --host "$(HOST)" --port "$(PORT)" --parameter-overrides "$(PARAMETER_OVERRIDES)" $(REAL_GRADIUM) $(if $(FRESH),--fresh)
+
+DEMO_PORT ?= 8080
+demo: build $(NODE_MODULES)/.installed ## The browser demo, a page to use: http://127.0.0.1:DEMO_PORT (default 8080) against make serve's local API; GRADIUM=real
+	$(OPS) local.demo --port "$(DEMO_PORT)" $(REAL_GRADIUM)
 
 lint: $(VENV)/.installed ## ruff check and ruff format --check
 	$(BIN)/ruff check .

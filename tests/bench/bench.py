@@ -150,9 +150,10 @@ def time_to_first_audio(rounds: int = 7, network_delay_ms: float = 150) -> dict[
     without and with the TypeScript client's TokenPrefetch, each token's mint delayed by
     `network_delay_ms` (a simulated round trip to Gradium). The quota's per-minute limit is off: a
     prefetching round mints two tokens."""
+    from local.demo import CLIENT, compile_typescript
     from local.serve import local_api  # loaded only for this figure, as http_overhead does
-    from tests.clients.test_typescript_client import CLIENT, HERE, NODE, compile_typescript
-    from tests.smoke.standins import SpeechStandIn
+    from local.speech_standin import SpeechStandIn
+    from tests.clients.test_typescript_client import HERE, NODE
 
     with tempfile.TemporaryDirectory() as build, local_api({"TokensPerUserPerMinute": "0"}) as api:
         compile_typescript(Path(build), CLIENT)

@@ -33,8 +33,10 @@ try {
   await page.waitForSelector('#status[data-state="done"], #status[data-state="failed"]', { timeout: 45_000 });
   const status = await page.$eval("#status", (element) => ({ ...element.dataset, text: element.textContent }));
   const events = await page.$$eval("#events li", (items) => items.map((item) => item.textContent));
+  const token = await page.$eval("#token", (element) => ({ ...element.dataset }));
+  const quota = await page.$eval("#quota", (element) => ({ ...element.dataset, text: element.textContent }));
   await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
-  console.log(JSON.stringify({ status, events, errors }));
+  console.log(JSON.stringify({ status, events, errors, token, quota }));
 } finally {
   await browser.close();
 }

@@ -1,67 +1,53 @@
-"""The TypeScript client in a real browser: clients/typescript/demo in headless Chromium against `make serve`.
+"""The TypeScript client in a real browser: `make demo`'s page (local/demo.py, clients/typescript/demo) in
+headless Chromium against `make serve`'s local API.
 
 The page is served from its own origin (another port) and the API allows exactly that origin, as a
 deployed stack with AllowedOrigin would: the browser signs in against moto's Cognito, gets a token with
-CORS, reads a 429's Retry-After (only possible with Access-Control-Expose-Headers), opens the TTS socket
-of the speech stand-in and decodes the PCM into Web Audio buffers. The screenshot lands in artifacts/.
+CORS, reads a 429's Retry-After (only possible with Access-Control-Expose-Headers), shows the token's
+fingerprint and expiry and the quota left, opens the TTS socket of the speech stand-in and decodes the PCM
+into Web Audio buffers. The screenshots land in artifacts/.
 """
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
-from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 
+from local.demo import demo_site, page_url
 from local.gradium_standin import Reply
-from local.loopback_server import LoopbackHTTPServer
 from local.serve import LOCAL_PASSWORD, LOCAL_USER, LocalApi, local_api
-from tests.clients.test_typescript_client import CLIENT, HERE, NODE, compile_typescript
-from tests.smoke.standins import AUDIO_CHUNK, SpeechStandIn
+from local.speech_standin import AUDIO_CHUNK, SpeechStandIn
+from tests.clients.test_typescript_client import HERE, NODE
 
-DEMO = CLIENT.parent / "demo"
 ARTIFACTS = HERE.parents[1] / "artifacts"
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The compiled demo on its own origin: http://127.0.0.1:<port>/demo/."""
-    site = tmp_path_factory.mktemp("site")
-    compile_typescript(site, CLIENT, DEMO / "demo.ts")
-    shutil.copy(DEMO / "index.html", site / "demo" / "index.html")
-    with LoopbackHTTPServer(functools.partial(QuietHandler, directory=str(site))) as server:
-        yield server.base_url
+def demo() -> Iterator[tuple[str, Callable[[LocalApi], None]]]:
+    """`make demo`'s page server (local/demo.py): the compiled page on its own origin, and `/quota`."""
+    with demo_site() as served:
+        yield served
 
 
 def open_demo(api: LocalApi, origin: str, speech: SpeechStandIn, name: str) -> dict:
     """Run the demo once in Chromium; what the page showed, and its screenshot in artifacts/<name>.png."""
     assert Path(CHROMIUM).exists(), "install Debian's chromium (.ci/run does: apt-get install chromium)"
     ARTIFACTS.mkdir(exist_ok=True)
-    query = urlencode(
-        {
-            "token_url": api.token_url,
-            "cognito_endpoint": api.info["cognito_endpoint"],
-            "region": api.info["region"],
-            "app_client_id": api.info["app_client_id"],
-            "speech_url": speech.base_url,
-        }
-    )
     env = os.environ | {
         "CHROMIUM": CHROMIUM,
-        "DEMO_URL": f"{origin}/demo/index.html?{query}",
+        "DEMO_URL": page_url(origin, api, speech.base_url),
         "USERNAME": LOCAL_USER,
         "PASSWORD": LOCAL_PASSWORD,
         "SCREENSHOT": str(ARTIFACTS / f"{name}.png"),
@@ -73,14 +59,16 @@ def open_demo(api: LocalApi, origin: str, speech: SpeechStandIn, name: str) -> d
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_the_demo_signs_in_waits_out_a_429_and_plays_the_audio(demo_site: str) -> None:
-    with local_api({"AllowedOrigin": demo_site}) as api:
+def test_the_demo_signs_in_waits_out_a_429_and_plays_the_audio(demo) -> None:
+    origin, use = demo
+    with local_api({"AllowedOrigin": origin}) as api:
+        use(api)
         gradium = api.stack.standin
         assert gradium is not None
         speech = SpeechStandIn(gradium.issued_tokens).start()
         try:
             gradium.queue(Reply(429, b"slow down", {"Retry-After": "2"}))  # the broker passes it on
-            page = open_demo(api, demo_site, speech, "browser-demo")
+            page = open_demo(api, origin, speech, "browser-demo")
         finally:
             speech.stop()
     assert page["status"]["state"] == "done", page
@@ -94,10 +82,33 @@ def test_the_demo_signs_in_waits_out_a_429_and_plays_the_audio(demo_site: str) -
     assert float(page["status"]["peak"]) == pytest.approx(256 / 32768, abs=1e-6)
     assert page["errors"] == []
     assert len(gradium.issued_tokens) == 1 and speech.used_tokens == set(gradium.issued_tokens)
+    [token] = gradium.issued_tokens
+    assert page["token"]["fingerprint"] == hashlib.sha256(token.encode()).hexdigest()[:16]  # the audit's
+    assert page["token"]["expiresAt"].endswith("Z")
+    # The default daily cap of 200: the token and the request Gradium answered 429 (it reached Gradium).
+    assert page["quota"]["leftToday"] == "198"
     assert (ARTIFACTS / "browser-demo.png").stat().st_size > 10_000
 
 
-def test_a_page_on_another_origin_gets_no_token(demo_site: str) -> None:
+def test_the_demo_shows_the_answer_when_the_quota_runs_out(demo) -> None:
+    origin, use = demo
+    with local_api({"AllowedOrigin": origin, "TokensPerUserPerDay": "1"}) as api:
+        use(api)
+        gradium = api.stack.standin
+        assert gradium is not None
+        speech = SpeechStandIn(gradium.issued_tokens).start()
+        try:
+            spoke = open_demo(api, origin, speech, "browser-demo-first-token")
+            refused = open_demo(api, origin, speech, "browser-demo-quota-spent")
+        finally:
+            speech.stop()
+    assert spoke["status"]["state"] == "done" and spoke["quota"]["leftToday"] == "0"
+    assert refused["status"]["state"] == "failed" and refused["status"]["error"] == "RateLimited"
+    assert any("the broker answered 429: retry in" in event for event in refused["events"])
+    assert refused["quota"]["leftToday"] == "0" and len(gradium.issued_tokens) == 1
+
+
+def test_a_page_on_another_origin_gets_no_token(demo) -> None:
     """CORS is real here: with the API allowing another origin, the browser withholds the answers. Since
     the local Cognito endpoint answers the app's origin only too, such a page cannot even sign in: it
     fails at its first cross-origin call, and no token is minted at all."""
@@ -106,10 +117,43 @@ def test_a_page_on_another_origin_gets_no_token(demo_site: str) -> None:
         assert gradium is not None
         speech = SpeechStandIn(gradium.issued_tokens).start()
         try:
-            page = open_demo(api, demo_site, speech, "browser-demo-wrong-origin")
+            page = open_demo(api, demo[0], speech, "browser-demo-wrong-origin")
         finally:
             speech.stop()
     assert page["status"]["state"] == "failed", page
     assert page["status"]["error"] == "TypeError"  # fetch's answer to a refused cross-origin call
     assert "signed in" not in page["events"]
     assert gradium.issued_tokens == [] and speech.used_tokens == set()  # no token was even minted
+
+
+def test_make_demo_prints_its_page_serves_it_and_stops_on_ctrl_c() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo_process = subprocess.Popen(
+        [sys.executable, "-m", "local.demo", "--port", str(port)],
+        cwd=HERE.parents[1],
+        env=os.environ
+        | {"PYTHONPATH": f"{HERE.parents[1] / 'functions' / 'broker'}{os.pathsep}{HERE.parents[1]}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        lines: list[str] = []
+        assert demo_process.stdout is not None
+        for line in demo_process.stdout:
+            lines.append(line)
+            if line.startswith("The demo: "):
+                break
+        url = lines[-1].removeprefix("The demo: ").strip()
+        assert url.startswith(f"http://127.0.0.1:{port}/demo/index.html?token_url="), lines
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert b"Sign in and speak" in page.read()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/quota", timeout=10) as quota:
+            assert json.loads(quota.read())["left_today"] == 200
+    finally:
+        os.killpg(demo_process.pid, signal.SIGINT)
+        output, _ = demo_process.communicate(timeout=30)
+    assert demo_process.returncode == 0 and "Stopped." in output

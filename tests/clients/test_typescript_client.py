@@ -2,7 +2,7 @@
 
 The broker is the local API (`make serve`: the template's endpoint, its Cognito authorizer and the built
 function) with real ID tokens from moto's Cognito; Gradium's token endpoint is the local stand-in and its
-speech sockets are tests/smoke/standins.py, which accept only the tokens that stand-in minted. Each test
+speech sockets are local/speech_standin.py, which accept only the tokens that stand-in minted. Each test
 sets the stand-ins up for one scenario of client.test.mjs and checks what the servers saw.
 """
 
@@ -22,22 +22,14 @@ from pathlib import Path
 
 import pytest
 
+from local.demo import CLIENT, compile_typescript
 from local.gradium_standin import GradiumStandIn, Reply
 from local.serve import LocalApi, local_api
-from tests.smoke.standins import SpeechStandIn
+from local.speech_standin import SpeechStandIn
 
 HERE = Path(__file__).resolve().parent
-CLIENT = HERE.parents[1] / "clients" / "typescript" / "gradium-client.ts"
-TSC = HERE / "node_modules" / ".bin" / "tsc"
 NODE = shutil.which("node") or "node"  # Node 20+: its WebSocket global needs --experimental-websocket
 REQUIRED_GROUP = "voice-users"
-
-
-def compile_typescript(out_dir: Path, *sources: Path) -> None:
-    """tsc --strict for browsers (ES2022 modules, DOM types): what a web app's bundler would accept."""
-    assert TSC.exists(), "run `make venv` first: it installs tests/clients' TypeScript compiler with npm ci"
-    flags = ["--strict", "--target", "ES2022", "--module", "ES2022", "--lib", "ES2022,DOM"]
-    subprocess.run([TSC, *flags, "--outDir", out_dir, *sources], check=True)
 
 
 @pytest.fixture(scope="module")

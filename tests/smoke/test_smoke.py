@@ -1,6 +1,6 @@
 """The smoke CLI against the local API (`make serve`): the template's endpoint with its Cognito
 authorizer, the built function, moto's Cognito and CloudFormation, and Gradium's TTS socket from
-tests/smoke/standins.py speaking for the tokens the local Gradium stand-in mints. Nothing leaves the
+local/speech_standin.py speaking for the tokens the local Gradium stand-in mints. Nothing leaves the
 machine."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 
 from local.gradium_standin import GradiumStandIn, Reply
 from local.serve import LocalApi, local_api
+from local.speech_standin import SpeechStandIn
 from tests.smoke import smoke
-from tests.smoke.standins import SpeechStandIn
 
 PASSWORD = "Existing-User-Passw0rd"
 

@@ -1,7 +1,7 @@
 // The browser demo: Cognito sign-in (USER_PASSWORD_AUTH, as the local pool of `make serve` allows; an app
 // would use Amplify's SRP sign-in), a token from the broker, a TTS session played with the Web Audio API.
 // Its settings come from the query string, in the keys `make serve` writes to .aws-sam/local-api.json.
-import { pcm16ToFloat32, speak } from "../gradium-client.js";
+import { type GradiumToken, fetchToken, pcm16ToFloat32, RateLimited, speak } from "../gradium-client.js";
 
 const settings = new URLSearchParams(location.search);
 const setting = (name: string): string => settings.get(name) ?? "";
@@ -40,6 +40,35 @@ async function signIn(username: string, password: string): Promise<string> {
   return (await response.json()).AuthenticationResult.IdToken as string;
 }
 
+/** The first 16 hex digits of the token's SHA-256: the broker's audit line logs the same (token_sha256). */
+async function fingerprint(token: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)));
+  return Array.from(digest.slice(0, 8), (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** What is left of the test user's quota, from the demo server (`make demo` reads the local table). */
+async function showQuota(): Promise<void> {
+  if (!setting("quota_url")) return;
+  const quota = await (await fetch(setting("quota_url"), { cache: "no-store" })).json();
+  const day = quota.left_today === null ? "no daily cap" : `${quota.left_today} of ${quota.per_day} left today`;
+  const minute = quota.left_this_minute === null ? "" : `, ${quota.left_this_minute} of ${quota.per_minute} this minute`;
+  const element_ = element<HTMLDivElement>("quota");
+  element_.textContent = `Quota: ${day}${minute}`;
+  element_.dataset.leftToday = String(quota.left_today);
+}
+
+/** Hands out `token` once, then fresh ones: a token is never used twice, even by a retry. */
+function onceThenFresh(token: GradiumToken, config: Parameters<typeof fetchToken>[0]) {
+  let first: GradiumToken | null = token;
+  return {
+    take: async () => {
+      const taken = first;
+      first = null;
+      return taken ?? fetchToken(config);
+    },
+  };
+}
+
 async function run(): Promise<void> {
   // Created in the click handler: browsers start audio only after a user gesture.
   const audio = new AudioContext({ sampleRate: SAMPLE_RATE });
@@ -62,7 +91,21 @@ async function run(): Promise<void> {
       log(`broker said wait (${reason}): ${seconds} s`);
     },
   };
-  await speak(config, element<HTMLInputElement>("text").value, { voiceId: "YTpq7expH9539ERJ" }, (pcm) => {
+  let minted: GradiumToken;
+  try {
+    minted = await fetchToken(config);
+  } catch (error) {
+    if (error instanceof RateLimited) log(`the broker answered 429: retry in ${error.retryAfterSeconds} s`);
+    await showQuota();
+    throw error;
+  }
+  const tokenInfo = element<HTMLDivElement>("token");
+  tokenInfo.textContent = `Token sha256 ${await fingerprint(minted.token)}…, expires ${minted.expiresAt.toISOString()}`;
+  tokenInfo.dataset.fingerprint = await fingerprint(minted.token);
+  tokenInfo.dataset.expiresAt = minted.expiresAt.toISOString();
+  await showQuota();
+  const speaking = { ...config, tokens: onceThenFresh(minted, config) };
+  await speak(speaking, element<HTMLInputElement>("text").value, { voiceId: "YTpq7expH9539ERJ" }, (pcm) => {
     const floats = pcm16ToFloat32(pcm);
     const buffer = audio.createBuffer(1, floats.length, SAMPLE_RATE);
     buffer.copyToChannel(floats, 0);
@@ -89,6 +132,6 @@ async function run(): Promise<void> {
 element<HTMLButtonElement>("speak").addEventListener("click", () => {
   run().catch((error: Error) => {
     log(`failed: ${error.name}: ${error.message}`);
-    show("failed", `Failed: ${error.name}`, { error: error.constructor.name });
+    show("failed", `Failed: ${error.name}: ${error.message}`, { error: error.constructor.name });
   });
 });

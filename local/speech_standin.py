@@ -55,7 +55,8 @@ class SpeechStandIn:
 
     def misbehave(self, *behaviours: str) -> None:
         """Let the next sessions (one behaviour each) go wrong as named in MISBEHAVIOURS."""
-        assert set(behaviours) <= MISBEHAVIOURS, behaviours
+        if not set(behaviours) <= MISBEHAVIOURS:
+            raise ValueError(f"unknown misbehaviour(s): {sorted(set(behaviours) - MISBEHAVIOURS)}")
         self._script.extend(behaviours)
 
     def _session(self, socket: ServerConnection) -> None:
