@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 from local.loopback_server import LoopbackHTTPServer
 from local.serve import LOCAL_PASSWORD, LOCAL_USER, LocalApi, local_api
 from local.speech_standin import SpeechStandIn
-from local.stack import REPO, gradium_key
+from local.stack import REPO, add_real_gradium_flag, gradium_key
 
 CLIENT = REPO / "clients" / "typescript" / "gradium-client.ts"
 DEMO = CLIENT.parent / "demo"
@@ -131,11 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--port", type=int, default=8080, help="the page's port (default 8080)")
-    parser.add_argument(
-        "--real-gradium",
-        action="store_true",
-        help="speak through api.gradium.ai with your key (from GRADIUM_API_KEY_FILE, else a hidden prompt)",
-    )
+    add_real_gradium_flag(parser)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
     try:

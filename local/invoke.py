@@ -18,7 +18,7 @@ from pathlib import Path
 from samcli.yamlhelper import yaml_parse
 
 from local.lambda_emulator import LambdaEmulator, function_code
-from local.stack import EVENTS_DIR, REPO, STANDIN_API_KEY, gradium_key, local_stack
+from local.stack import EVENTS_DIR, REPO, STANDIN_API_KEY, add_real_gradium_flag, gradium_key, local_stack
 
 from config import DEFAULT_TOKEN_URL
 from log_safety import token_fingerprint
@@ -37,11 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--function", choices=sorted(DEFAULT_EVENTS), default="TokenFunction")
     parser.add_argument("--event", type=Path, help="event file (default: the function's own)")
     parser.add_argument("--warm", type=int, default=20, help="warm invocations to time after the first")
-    parser.add_argument(
-        "--real-gradium",
-        action="store_true",
-        help="call api.gradium.ai with your key (from GRADIUM_API_KEY_FILE, else a hidden prompt)",
-    )
+    add_real_gradium_flag(parser)
     args = parser.parse_args(argv)
     event_path = args.event or DEFAULT_EVENTS[args.function]
     handler = yaml_parse((REPO / "template.yaml").read_text())["Resources"][args.function]["Properties"][

@@ -41,6 +41,7 @@ from local.stack import (
     REGION,
     STANDIN_API_KEY,
     LocalStack,
+    add_real_gradium_flag,
     cognito_endpoint,
     gradium_key,
     local_stack,
@@ -523,11 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("PARAMETER_OVERRIDES", ""),
         help="Key=Value ..., as for sam deploy",
     )
-    parser.add_argument(
-        "--real-gradium",
-        action="store_true",
-        help="call api.gradium.ai with your key (from GRADIUM_API_KEY_FILE, else a hidden prompt)",
-    )
+    add_real_gradium_flag(parser)
     parser.add_argument(
         "--fresh", action="store_true", help="a new user pool, app client and test user (new ids)"
     )

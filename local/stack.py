@@ -3,6 +3,7 @@ Gradium stand-in."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -26,6 +27,15 @@ REPO = Path(__file__).resolve().parents[1]
 EVENTS_DIR = REPO / "events"
 STANDIN_API_KEY = "gd_local_standin_key_0123456789"
 REGION = "us-east-1"
+
+
+def add_real_gradium_flag(parser: argparse.ArgumentParser) -> None:
+    """`--real-gradium` (make's GRADIUM=real), which `gradium_key` reads the key for."""
+    parser.add_argument(
+        "--real-gradium",
+        action="store_true",
+        help="use api.gradium.ai with your key (from GRADIUM_API_KEY_FILE, else a hidden prompt)",
+    )
 
 
 def gradium_key(real: bool, environ: Mapping[str, str] = os.environ) -> str | None:
