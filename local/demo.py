@@ -146,8 +146,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\nThe demo: {page_url(origin, api, speech_url)}")
                 print(f"Sign in as {LOCAL_USER} / {LOCAL_PASSWORD} (the local pool's test user).")
                 print(f"Gradium is {gradium}. Ctrl-C stops it.\n", flush=True)
+                # Short sleeps: the kernel may hand Ctrl-C (SIGINT) to any thread, and Python runs its handler
+                # only when the main thread next wakes.
                 while True:
-                    time.sleep(3600)
+                    time.sleep(0.2)
     except (ValueError, FileNotFoundError, OSError) as exc:
         print(f"make demo: {exc}", file=sys.stderr)
         return 2

@@ -556,8 +556,10 @@ def main(argv: list[str] | None = None) -> int:
                 AMPLIFY_OUTPUTS.write_text(json.dumps(local.info["amplify_outputs"], indent=2) + "\n")
             print(local.emulator.new_logs().rstrip())
             _print_welcome(local)
+            # Short sleeps: the kernel may hand Ctrl-C (SIGINT) to any thread, and Python runs its handler
+            # only when the main thread next wakes.
             while True:
-                time.sleep(3600)
+                time.sleep(0.2)
     except PortInUse as exc:
         print(
             f"make serve: {exc} (another `make serve`?). Choose another: make serve PORT=3001",

@@ -30,7 +30,15 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from local.serve import INFO_FILE, LOCAL_PASSWORD, STATE_FILE, LocalApi, PortInUse, local_api
+from local.serve import (
+    AMPLIFY_OUTPUTS,
+    INFO_FILE,
+    LOCAL_PASSWORD,
+    STATE_FILE,
+    LocalApi,
+    PortInUse,
+    local_api,
+)
 from local.stack import moto_client
 from tests.bench.bench import http_overhead
 
@@ -538,6 +546,10 @@ def test_the_pool_client_and_user_outlive_a_restart_until_fresh() -> None:
     with make_serve() as (first, _):
         token = sign_in_at(first)
     with make_serve() as (second, printed):
+        written = json.loads(AMPLIFY_OUTPUTS.read_text())  # what an app's dev build reads
+        assert written == second["amplify_outputs"]
+        assert written["auth"]["user_pool_client_id"] == first["app_client_id"]
+        assert written["custom"]["gradium_token_url"] == second["token_url"]
         assert (second["user_pool_id"], second["app_client_id"]) == (
             first["user_pool_id"],
             first["app_client_id"],
