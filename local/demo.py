@@ -34,7 +34,6 @@ from local.stack import REPO, add_real_gradium_flag, gradium_key
 CLIENT = REPO / "clients" / "typescript" / "gradium-client.ts"
 DEMO = CLIENT.parent / "demo"
 TSC = REPO / "tests" / "clients" / "node_modules" / ".bin" / "tsc"
-GRADIUM_SPEECH_URL = "wss://api.gradium.ai/api/speech"
 
 
 def compile_typescript(out_dir: Path, *sources: Path) -> None:
