@@ -40,12 +40,15 @@ from local.lambda_emulator import BUILD_DIR, REPO, LambdaEmulator
 from local.stack import (
     REGION,
     STANDIN_API_KEY,
+    WILDCARD_HOSTS,
     LocalStack,
     add_real_gradium_flag,
     cognito_endpoint,
     gradium_key,
+    local_host,
     local_stack,
     moto_client,
+    url_host,
 )
 from ops.samconfig import parse_overrides
 
@@ -56,8 +59,6 @@ AMPLIFY_OUTPUTS = REPO / ".aws-sam" / "amplify_outputs.json"  # the app's config
 LOCAL_USER = "dev@example.com"
 LOCAL_PASSWORD = "Local-dev-passphrase-1"  # moto's pool, on loopback only: not a secret
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
-# Binding to these serves every interface (HOST=0.0.0.0): devices on the LAN, a phone.
-WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 (on purpose, and warned about by main)
 READ_TIMEOUT_SECONDS = 30  # a kept-alive connection idle (or a body stalled) this long is closed
 # moto routes a request by the service its credential scope names; the JWKS fetch needs one.
 MOTO_COGNITO_HEADERS = {
@@ -166,8 +167,8 @@ def local_api(
             env = _function_env(template, stack, gradium_api_key, app_client)
             with LambdaEmulator(env) as emulator:
                 bound_port = server.server_address[1]
-                base_url = f"http://{_url_host(_local_host(host))}:{bound_port}"
-                reachable = f"http://{_url_host(_device_host(host))}"
+                base_url = f"http://{url_host(local_host(host))}:{bound_port}"
+                reachable = f"http://{url_host(_device_host(host))}"
                 info = {
                     "api_url": f"{reachable}:{bound_port}/{template.api.stage}",
                     "token_url": f"{reachable}:{bound_port}/{template.api.stage}/gradium-token",
@@ -196,11 +197,7 @@ def _cognito(host: str, port: int, allowed_origin: str | None) -> Iterator[str]:
     """The local Cognito endpoint on HOST:PORT+1 (a free port with PORT 0)."""
     with contextlib.ExitStack() as running:
         try:
-            url = running.enter_context(
-                cognito_endpoint(
-                    port + 1 if port else 0, allowed_origin, _local_host(host) if _is_loopback(host) else host
-                )
-            )
+            url = running.enter_context(cognito_endpoint(port + 1 if port else 0, allowed_origin, host))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise PortInUse(f"port {port + 1} on {host} (the local Cognito) is in use") from None
@@ -208,18 +205,11 @@ def _cognito(host: str, port: int, allowed_origin: str | None) -> Iterator[str]:
         yield url
 
 
-def _local_host(host: str) -> str:
-    """Where this machine reaches a server bound to `host`."""
-    if host in WILDCARD_HOSTS or host == "localhost":
-        return "::1" if host == "::" else "127.0.0.1"
-    return host
-
-
 def _device_host(host: str) -> str:
     """Where another device reaches a server bound to `host`: the machine's own address for a wildcard
     (the interface of its default route; a UDP connect sends nothing), else the host itself."""
     if host not in WILDCARD_HOSTS:
-        return _local_host(host)
+        return local_host(host)
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_DGRAM)) as probe:
         try:
             probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routed like the internet, never answered
@@ -237,10 +227,6 @@ def _bind(host: str, port: int) -> ThreadingHTTPServer:
         raise
     server.daemon_threads = True
     return server
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def _function_env(

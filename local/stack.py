@@ -210,6 +210,22 @@ def cognito_endpoint(
         yield url
 
 
+# Binding to these serves every interface (HOST=0.0.0.0): devices on the LAN, a phone.
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 (on purpose: make serve warns about it)
+
+
+def local_host(host: str) -> str:
+    """Where this machine reaches a server bound to `host`."""
+    if host in WILDCARD_HOSTS or host == "localhost":
+        return "::1" if host == "::" else "127.0.0.1"
+    return host
+
+
+def url_host(host: str) -> str:
+    """A host as a URL names it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
 @contextmanager
 def wsgi_server(app: Any, port: int = 0, threaded: bool = True, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve a WSGI app on `host` (loopback unless given), on a free port unless given, until the block
@@ -218,9 +234,8 @@ def wsgi_server(app: Any, port: int = 0, threaded: bool = True, host: str = "127
     server = make_server(host, port, app, threaded=threaded)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    local = "127.0.0.1" if host in ("0.0.0.0", "localhost") else host  # noqa: S104 (a comparison)
     try:
-        yield f"http://{local}:{server.server_port}"
+        yield f"http://{url_host(local_host(host))}:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()
