@@ -24,11 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from ops import template_parameters
 from ops.preflight import PreflightError, aws_session, friendly, logs_role_problem
 from ops.samconfig import Environment, load, parse_overrides
+from ops.stacks import describe_stack
 
 
 @dataclass(frozen=True)
@@ -136,18 +135,6 @@ def review(live: dict[str, str], after: dict[str, str]) -> tuple[list[str], list
     return diff, broken
 
 
-def live_stack(cloudformation: Any, stack_name: str) -> tuple[str, dict[str, str]] | None:
-    """The stack's status and parameters, or None when there is no such stack yet."""
-    try:
-        [stack] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    except ClientError as exc:
-        if "does not exist" in str(exc):
-            return None
-        raise
-    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
-    return stack["StackStatus"], parameters
-
-
 @dataclass(frozen=True)
 class Verdict:
     """What the guard found: the parameters SAM will send, the diff to show, every reason not to deploy."""
@@ -166,13 +153,13 @@ def check(env: Environment, cloudformation: Any, sam_flags: list[str] | None = N
     unknown = sorted(set(overrides) - set(parameters))
     if unknown:  # SAM drops them silently: a misspelt name is a setting that never arrives
         return Verdict({}, [], [f"unknown parameter(s) {', '.join(unknown)}: the template has no such name"])
-    found = live_stack(cloudformation, env.stack_name)
+    found = describe_stack(cloudformation, env.stack_name)
     if found is None:
         after = planned(parameters, overrides, None)
         changed = [f"{name}: {value!r}" for name, value in after.items() if value != parameters[name].default]
         return Verdict(after, [f"first deploy of {env.stack_name}", *changed], [])
-    status, live = found
-    if status == "ROLLBACK_COMPLETE":
+    live = found.parameters
+    if found.status == "ROLLBACK_COMPLETE":
         return Verdict(
             {},
             [],

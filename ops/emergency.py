@@ -15,10 +15,9 @@ import sys
 
 from botocore.exceptions import ClientError
 
-from ops.deploy_guard import live_stack
 from ops.preflight import PreflightError, aws_session, friendly
 from ops.samconfig import load
-from ops.stacks import stack_outputs
+from ops.stacks import describe_stack
 
 
 @friendly("emergency")
@@ -31,11 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env = load(args.env)
     session = aws_session(env.region)
-    cloudformation = session.client("cloudformation")
-    found = live_stack(cloudformation, env.stack_name)
-    if found is None:
+    stack = describe_stack(session.client("cloudformation"), env.stack_name)
+    if stack is None:
         raise PreflightError(f"no stack {env.stack_name} in {env.region}")
-    function = stack_outputs(cloudformation, env.stack_name).get("TokenFunctionName")
+    function = stack.outputs.get("TokenFunctionName")
     if not function:
         raise PreflightError(f"{env.stack_name} has no TokenFunctionName output")
     lambda_ = session.client("lambda")
@@ -44,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             lambda_.put_function_concurrency(FunctionName=function, ReservedConcurrentExecutions=0)
             print(f"paused: {function} runs nowhere now; undo with make resume ENV={env.name}")
             return 0
-        reserved = int(found[1].get("ReservedConcurrency", "0") or 0)
+        reserved = int(stack.parameters.get("ReservedConcurrency", "0") or 0)
         if reserved:
             lambda_.put_function_concurrency(FunctionName=function, ReservedConcurrentExecutions=reserved)
         else:

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from ops.preflight import PreflightError, aws_session, friendly
 from ops.samconfig import load
-from ops.stacks import stack_outputs
+from ops.stacks import describe_stack
 
 from api_key import parse_api_key  # the function's own check: a key it would refuse is refused here
 from errors import ApiKeyUnavailable
@@ -48,14 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     secret_id = args.secret_id
     if not secret_id:
         try:
-            outputs = stack_outputs(session.client("cloudformation"), env.stack_name)
-        except ClientError:
+            stack = describe_stack(session.client("cloudformation"), env.stack_name)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            raise PreflightError(f"the stack {env.stack_name} could not be read ({code})") from None
+        if stack is None:
             raise PreflightError(
                 f"no stack {env.stack_name} in {env.region}: make deploy ENV={env.name} first"
-            ) from None
-        if "SecretArn" not in outputs:
+            )
+        if "SecretArn" not in stack.outputs:
             raise PreflightError(f"{env.stack_name} has no SecretArn output: pass SECRET_ID=<the secret>")
-        secret_id = outputs["SecretArn"]
+        secret_id = stack.outputs["SecretArn"]
     try:
         key = parse_api_key(read_key())
     except ApiKeyUnavailable as exc:
