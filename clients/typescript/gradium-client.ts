@@ -167,7 +167,7 @@ export class TokenPrefetch {
   warm(): void {
     if (this.held || this.inFlight || Date.now() < this.quietUntil) return;
     // One attempt: a prefetch never waits, retries or spends a second request; take() fetches if it failed.
-    this.inFlight = fetchToken({ ...this.config, tokenAttempts: 1, tokens: undefined })
+    this.inFlight = fetchToken({ ...this.config, tokenAttempts: 1 })
       .then((token) => {
         this.held = token;
       })
@@ -192,7 +192,7 @@ export class TokenPrefetch {
     const held = this.held;
     this.held = null;
     const fresh = held !== null && held.expiresAt.getTime() - Date.now() > this.discardWithinSeconds * 1000;
-    const token = fresh ? held : await fetchToken({ ...this.config, tokens: undefined });
+    const token = fresh ? held : await fetchToken(this.config);
     this.warm();
     return token;
   }
