@@ -28,7 +28,7 @@ PYTHON313 ?= python3.13
 # Our virtualenv's python3.13 first on PATH: `sam build` then finds the runtime's Python there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv build invoke serve demo test lint format validate bench chaos smoke config put-key publish deploy deploy-prod pause resume logs clean
+.PHONY: help venv build invoke serve demo unit test lint format validate bench chaos smoke config put-key publish deploy deploy-prod pause resume logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,7 +66,7 @@ $(NODE_MODULES)/.installed: tests/clients/package-lock.json
 BUILD_SOURCES := template.yaml $(shell find functions layers -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null)
 BUILT := .aws-sam/build/template.yaml
 
-build: $(BUILT) ## sam build into .aws-sam/build when the sources changed, then compile it as Lambda cannot (see README)
+build: $(BUILT) ## sam build into .aws-sam/build when the sources changed, then compile it as Lambda cannot (docs/local-development.md)
 	@:
 
 # sam build's 40 lines (and its advice to run `sam deploy --guided`, which is not how this project
@@ -108,7 +108,12 @@ validate: $(VENV)/.installed $(VENV_CHECKOV)/.installed ## sam validate --lint, 
 	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	$(VENV_CHECKOV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
-test: lint build venv ## Lint, build, then unit, integration (built function under the emulator) and template tests
+# The fast loop: tests that need no build, browser or server, on four workers (they mostly wait on
+# loopback sockets, so more workers than cores still pay).
+unit: $(VENV)/.installed ## The pure-Python tests (tests/unit, tests/docs) in under 30 s: no build, no browser, no server
+	$(BIN)/pytest -q -n 4 tests/unit tests/docs
+
+test: lint build venv ## Everything CI runs: lint, build, then every test (unit, built function, template, local API, clients, chaos)
 	$(BIN)/pytest
 
 bench: build ## Cold start, warm latency, memory and cost of the built function against a floor handler

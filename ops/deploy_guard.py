@@ -166,7 +166,7 @@ def check(env: Environment, cloudformation: Any, sam_flags: list[str] | None = N
             [
                 f"{env.stack_name} is in ROLLBACK_COMPLETE: its first deploy failed, it cannot be updated. "
                 f"Delete it, then deploy again: aws cloudformation delete-stack --region {env.region} "
-                f"--stack-name {env.stack_name} (a created user pool is retained; see the README)."
+                f"--stack-name {env.stack_name} (a created user pool is retained; see docs/deploying.md)."
             ],
         )
     after = planned(parameters, overrides, live)

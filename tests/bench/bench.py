@@ -27,6 +27,7 @@ from typing import Any
 
 from local.lambda_emulator import FUNCTION_CODE, LambdaEmulator
 from local.stack import EVENTS_DIR, REPO, STANDIN_API_KEY, LocalStack, local_stack
+from tests.bench import report
 
 from quota import TokenQuota
 
@@ -244,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=8, help="cold starts per variant")
     parser.add_argument("--warm", type=int, default=100, help="warm calls per cold start")
-    parser.add_argument("--out", type=Path, default=REPO / "bench-results.json", help="JSON results file")
+    parser.add_argument(
+        "--out", type=Path, default=report.RECORDED_RUN, help="JSON results (default: the docs' recorded run)"
+    )
     args = parser.parse_args(argv)
 
     for cache in FLOOR_CODE[0].rglob("__pycache__"):  # the floor ships no compiled files either
@@ -324,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
     print(f"\nJSON: {args.out}")
+    if args.out.resolve() == report.RECORDED_RUN:
+        report.rewrite_page(results)
+        print(f"{report.PAGE.relative_to(REPO)}: its table now shows this run")
     return 0
 
 

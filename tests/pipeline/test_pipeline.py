@@ -316,5 +316,5 @@ def test_deploy_jobs_run_only_for_main() -> None:
     jobs = workflow("deploy.yml")["jobs"]
     for name in ("dev", "prod"):
         assert jobs[name]["if"] == "github.ref == 'refs/heads/main'", name
-    readme = (REPO / "README.md").read_text()
-    assert "Deployment branches" in readme and "separate accounts" in readme
+    deploying = (REPO / "docs" / "deploying.md").read_text()
+    assert "Deployment branches" in deploying and "separate accounts" in deploying

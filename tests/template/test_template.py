@@ -264,13 +264,13 @@ def test_defaults_agree_with_the_config_module(translated: dict[str, Any]) -> No
     assert cooldown["MaxValue"] == config.MAX_GRADIUM_BREAKER_COOLDOWN_SECONDS
 
 
-def test_the_readme_documents_every_parameter_with_its_default() -> None:
-    readme = (REPO / "README.md").read_text()
+def test_the_configuration_page_documents_every_parameter_with_its_default() -> None:
+    page = (REPO / "docs" / "configuration.md").read_text()
     rows = {
-        m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \|[^|]*\| (.*?) \|", readme, re.MULTILINE)
+        m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \|[^|]*\| (.*?) \|", page, re.MULTILINE)
     }
     for name, spec in SOURCE["Parameters"].items():
-        assert name in rows, f"README's configuration table lacks {name}"
+        assert name in rows, f"docs/configuration.md's table lacks {name}"
         default = str(spec.get("Default", ""))
         assert (f"`{default}`" in rows[name]) if default else ("empty" in rows[name]), name
 

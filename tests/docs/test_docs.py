@@ -1,0 +1,87 @@
+"""The README is a front page and every topic is one link away; links resolve; figures agree."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from tests.bench import report
+
+REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
+PAGES = sorted((REPO / "docs").glob("*.md"))
+DOCS = [README, REPO / "CHANGELOG.md", *PAGES]
+
+FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def prose(doc: Path) -> str:
+    """The page without its code blocks, whose brackets are code, not links."""
+    return FENCE.sub("", doc.read_text())
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(doc: Path) -> set[str]:
+    return {anchor(m.group(1)) for m in re.finditer(r"^#+ (.+)$", prose(doc), re.MULTILINE)}
+
+
+def relative_links(doc: Path) -> list[str]:
+    return [link for link in LINK.findall(prose(doc)) if not re.match(r"[a-z]+:", link)]
+
+
+def test_the_readme_is_a_front_page_of_at_most_200_lines() -> None:
+    assert len(README.read_text().splitlines()) <= 200
+
+
+def test_the_quickstart_is_on_the_first_screen() -> None:
+    first_screen = "\n".join(README.read_text().splitlines()[:40])
+    assert "## Quickstart" in first_screen
+    assert "make invoke" in first_screen and "make test" in first_screen
+
+
+def test_the_readme_names_the_fast_loop_under_develop() -> None:
+    develop = README.read_text().split("## Develop\n", 1)[1].split("\n## ", 1)[0]
+    assert "make unit" in develop and "make test" in develop
+
+
+def test_every_topic_is_one_link_away_from_the_readme() -> None:
+    linked = {(README.parent / link.split("#")[0]).resolve() for link in relative_links(README)}
+    for page in [*PAGES, REPO / "docs" / "openapi.yaml", REPO / "CHANGELOG.md"]:
+        assert page.resolve() in linked, f"the README does not link {page.relative_to(REPO)}"
+
+
+def test_every_relative_link_resolves_to_a_file_and_heading() -> None:
+    checked = 0
+    for doc in DOCS:
+        for link in relative_links(doc):
+            path, _, fragment = link.partition("#")
+            target = (doc.parent / path).resolve() if path else doc
+            assert target.exists(), f"{doc.relative_to(REPO)} links a missing {link}"
+            if fragment:
+                assert fragment in anchors(target), f"{doc.relative_to(REPO)}: no heading for {link}"
+            checked += 1
+    assert checked > 20  # the pages do link each other
+
+
+def test_the_performance_page_shows_the_recorded_run() -> None:
+    results = json.loads(report.RECORDED_RUN.read_text())
+    assert report.generated_part() == report.section(results), "run make bench, or undo a hand edit"
+
+
+def test_the_http_overhead_is_quoted_once_and_as_measured() -> None:
+    """The newcomer found three different figures: each quote must be the recorded run's."""
+    added = json.loads(report.RECORDED_RUN.read_text())["http_through_make_serve"]["added_p50_ms"]
+    quotes = [(doc.name, q) for doc in DOCS for q in re.findall(r"\(\+(\d+\.\d+) ms\)", doc.read_text())]
+    assert quotes == [("performance.md", f"{added:.2f}")]
+
+
+def test_code_sizes_are_stated_on_the_performance_page_only() -> None:
+    for doc in DOCS:
+        if doc != report.PAGE:
+            assert not re.search(r"\d+ KiB \(\d+ KiB zipped\)", doc.read_text()), doc.name
