@@ -71,7 +71,9 @@ def logs_role_problem(session: boto3.session.Session, planned: dict[str, str], e
     region = session.region_name
     missing = f"this account has no API Gateway CloudWatch Logs role in {region}, which the stage's "
     if planned.get("PermissionsBoundaryArn"):  # a bounded deploy (the pipeline) may not own it
-        return missing + "access logs need: an administrator sets it once (see docs/deploying.md), then deploy again"
+        return missing + (
+            "access logs need: an administrator sets it once (see docs/deploying.md), then deploy again"
+        )
     return missing + (
         f'access logs need: run `make config ENV={env_name} SET="ConfigureApiGatewayLogsRole=true"` (one '
         "stack per account and region owns it), then deploy"
