@@ -15,7 +15,6 @@ import base64
 import contextlib
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,8 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from local.loopback_server import LoopbackHTTPServer
-from local.serve import LOCAL_PASSWORD, LOCAL_USER, LocalApi, local_api
+from local.http_server import BackgroundHTTPServer
+from local.serve import LOCAL_PASSWORD, LOCAL_USER, LocalApi, local_api, stop_on_sigterm
 from local.speech_standin import SpeechStandIn
 from local.stack import REPO, add_real_gradium_flag, gradium_key
 
@@ -101,7 +100,7 @@ def demo_site(port: int = 0) -> Iterator[tuple[str, Callable[[LocalApi], None]]]
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        with LoopbackHTTPServer(Handler, port) as server:
+        with BackgroundHTTPServer(Handler, port) as server:
             yield server.base_url, use
 
 
@@ -132,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080, help="the page's port (default 8080)")
     add_real_gradium_flag(parser)
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop)
+    stop_on_sigterm()
     try:
         real_key = gradium_key(args.real_gradium)
         with (
@@ -155,11 +154,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nStopped.")
     return 0
-
-
-def _stop(signum: int, frame: object) -> None:
-    """SIGTERM stops the demo as Ctrl-C does."""
-    raise KeyboardInterrupt
 
 
 @contextlib.contextmanager

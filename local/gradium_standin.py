@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 
-from local.loopback_server import LoopbackHTTPServer
+from local.http_server import BackgroundHTTPServer
 
 TOKEN_PATH = "/api/api-keys/token"
 CREDITS_PATH = "/api/usages/credits"
@@ -50,7 +50,7 @@ class SeenRequest:
     connection: int
 
 
-class GradiumStandIn(LoopbackHTTPServer):
+class GradiumStandIn(BackgroundHTTPServer):
     """Threaded stand-in for api.gradium.ai on 127.0.0.1 (a random free port unless one is given)."""
 
     def __init__(self, api_keys: set[str] | frozenset[str] = frozenset(), port: int = 0) -> None:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from local.network import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 BUILD_DIR = REPO / ".aws-sam" / "build"
 RUNTIME_PYTHON = Path(os.environ.get("LAMBDA_RUNTIME_PYTHON", REPO / ".venv-lambda" / "bin" / "python"))
@@ -64,12 +66,6 @@ def rie_binary() -> Path:
     if not binary.is_file():
         raise FileNotFoundError(f"{binary} not found: is aws-sam-cli installed?")
     return binary
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class LambdaEmulator:

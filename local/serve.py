@@ -13,42 +13,40 @@ Cognito authorizers and needs Docker.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
-import errno
-import ipaddress
+import functools
 import json
 import os
 import re
 import signal
-import socket
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from werkzeug.serving import DechunkedInput
 
-from local.api_gateway import ACCOUNT_ID, Answer, BuiltTemplate, RestApi, Route
+from local.api_gateway import RestApi, rest_api
 from local.cognito_authorizer import CognitoAuthorizer, Unauthorized, issuer_of
+from local.http_server import BackgroundHTTPServer
 from local.lambda_emulator import BUILD_DIR, REPO, LambdaEmulator
+from local.network import PortInUse, device_host, is_loopback, port_in_use_as, url_host
+from local.proxy import Answer, Request, proxy_answer, proxy_event
+from local.sam_template import Template
 from local.stack import (
     REGION,
     STANDIN_API_KEY,
-    WILDCARD_HOSTS,
     LocalStack,
     add_real_gradium_flag,
     cognito_endpoint,
     gradium_key,
-    local_host,
     local_stack,
     moto_client,
-    url_host,
 )
 from ops.samconfig import parse_overrides
 
@@ -67,24 +65,11 @@ MOTO_COGNITO_HEADERS = {
 }
 
 
-class PortInUse(Exception):
-    """The port asked for is taken."""
-
-
-class BadFraming(Exception):
-    """A request whose body cannot be delimited: API Gateway's answer `kind`, then the connection closes."""
-
-    def __init__(self, kind: str, reason: str) -> None:
-        super().__init__(reason)
-        self.kind = kind
-
-
 @dataclass
 class LocalApi:
     """A running local API: where it listens and how to sign in to it."""
 
     base_url: str
-    api: RestApi
     info: dict[str, Any]
     stack: LocalStack
     emulator: LambdaEmulator
@@ -141,11 +126,12 @@ def local_api(
     `gradium_api_key`, real Gradium is used. `verbose` prints a line per request and the function's logs.
     """
     region = os.environ.get("AWS_REGION") or (user_pool_id.split("_")[0] if user_pool_id else REGION)
-    template = BuiltTemplate.load(BUILD_DIR / "template.yaml", overrides or {}, region)
+    template = Template.load(BUILD_DIR / "template.yaml", overrides or {}, region)
+    api = rest_api(template)
     allowed_origin = template.parameters.get("AllowedOrigin") or None
-    server = _bind(host, port)
+    # Bound first, then the local Cognito on PORT+1, before anything else takes a free port (maybe that one).
+    server = BackgroundHTTPServer(BaseHTTPRequestHandler, port, host)
     try:
-        # The local Cognito takes PORT+1 before anything else takes a free port (which could be that one).
         with (
             _cognito(host, port, allowed_origin) as cognito_url,
             local_stack(with_standin=not gradium_api_key) as stack,
@@ -164,14 +150,18 @@ def local_api(
                     MOTO_COGNITO_HEADERS,
                 )
                 app_client = pool["app_client_id"]
-            env = _function_env(template, stack, gradium_api_key, app_client)
+            # The local pool's app client stands in for the stack's (ALLOWED_CLIENT_IDS).
+            env = stack.provision(
+                gradium_api_key or STANDIN_API_KEY,
+                function=FUNCTION,
+                template=template,
+                names={"UserPoolAppClient": app_client},
+            )
             with LambdaEmulator(env) as emulator:
-                bound_port = server.server_address[1]
-                base_url = f"http://{url_host(local_host(host))}:{bound_port}"
-                reachable = f"http://{url_host(_device_host(host))}"
+                reachable = f"http://{url_host(device_host(host))}"
                 info = {
-                    "api_url": f"{reachable}:{bound_port}/{template.api.stage}",
-                    "token_url": f"{reachable}:{bound_port}/{template.api.stage}/gradium-token",
+                    "api_url": f"{reachable}:{server.port}/{api.stage}",
+                    "token_url": f"{reachable}:{server.port}/{api.stage}/gradium-token",
                     "region": region,
                     "cognito_endpoint": None if user_pool_id else f"{reachable}:{urlsplit(cognito_url).port}",
                     "issuer": pool["issuer"],
@@ -180,72 +170,23 @@ def local_api(
                 }
                 if not user_pool_id:
                     info["amplify_outputs"] = _amplify_outputs(template, pool, info)
-                server.RequestHandlerClass = _handler(template.api, authorizer, emulator, verbose)
-                thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-                thread.daemon = True
-                thread.start()
-                try:
-                    yield LocalApi(base_url, template.api, info, stack, emulator)
-                finally:
-                    server.shutdown()
+                gateway = Gateway(api, authorizer, emulator, verbose)
+                server.start(functools.partial(ApiGatewayHandler, gateway=gateway))
+                yield LocalApi(server.base_url, info, stack, emulator)
     finally:
-        server.server_close()
+        server.stop()
 
 
 @contextlib.contextmanager
 def _cognito(host: str, port: int, allowed_origin: str | None) -> Iterator[str]:
     """The local Cognito endpoint on HOST:PORT+1 (a free port with PORT 0)."""
     with contextlib.ExitStack() as running:
-        try:
+        with port_in_use_as(f"port {port + 1} on {host} (the local Cognito)"):
             url = running.enter_context(cognito_endpoint(port + 1 if port else 0, allowed_origin, host))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortInUse(f"port {port + 1} on {host} (the local Cognito) is in use") from None
-            raise
         yield url
 
 
-def _device_host(host: str) -> str:
-    """Where another device reaches a server bound to `host`: the machine's own address for a wildcard
-    (the interface of its default route; a UDP connect sends nothing), else the host itself."""
-    if host not in WILDCARD_HOSTS:
-        return local_host(host)
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_DGRAM)) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routed like the internet, never answered
-            return str(probe.getsockname()[0])
-        except OSError:
-            return "127.0.0.1"  # no network: nothing else could reach it anyway
-
-
-def _bind(host: str, port: int) -> ThreadingHTTPServer:
-    try:
-        server = ThreadingHTTPServer((host, port), BaseHTTPRequestHandler)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise PortInUse(f"port {port} on {host} is in use") from None
-        raise
-    server.daemon_threads = True
-    return server
-
-
-def _function_env(
-    template: BuiltTemplate, stack: LocalStack, gradium_api_key: str | None, app_client: str
-) -> dict[str, str]:
-    """The function's variables as the template resolves them, pointed at the local services; the local
-    pool's app client stands in for the stack's (ALLOWED_CLIENT_IDS)."""
-    env = template.function_env(FUNCTION, {"UserPoolAppClient": app_client})
-    env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = stack.moto_url
-    env["AWS_ENDPOINT_URL_DYNAMODB"] = stack.moto_url
-    if stack.standin is not None:
-        env["GRADIUM_TOKEN_URL"] = stack.standin.token_url
-    stack.put_api_key(env["GRADIUM_API_KEY_SECRET_ID"], gradium_api_key or STANDIN_API_KEY)
-    if env.get("QUOTA_TABLE_NAME"):
-        stack.create_quota_table(env["QUOTA_TABLE_NAME"])
-    return env
-
-
-def _amplify_outputs(template: BuiltTemplate, pool: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+def _amplify_outputs(template: Template, pool: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
     """The stack's AmplifyOutputs output, for the local pool and token URL, plus where the local Cognito
     is: Amplify JS takes it as `Auth.Cognito.userPoolEndpoint` (the Gen 2 schema has no field for it)."""
     names = {"UserPool": pool["user_pool_id"], "UserPoolAppClient": pool["app_client_id"]}
@@ -284,184 +225,140 @@ def _create_local_pool(stack: LocalStack, required_group: str, name: str) -> dic
     }
 
 
-def _handler(
-    api: RestApi, authorizer: CognitoAuthorizer, emulator: LambdaEmulator, verbose: bool
-) -> type[BaseHTTPRequestHandler]:
+@dataclass
+class Gateway:
+    """API Gateway in front of the function: route, authorize, invoke, shape the answer."""
+
+    api: RestApi
+    authorizer: CognitoAuthorizer
+    emulator: LambdaEmulator
+    verbose: bool
     # One execution environment serves one request at a time, as in Lambda.
-    invoke_lock = threading.Lock()
+    _invoke_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "local-api-gateway"
-        timeout = READ_TIMEOUT_SECONDS  # a client that stops sending mid-request frees its thread
-
-        def _serve(self) -> None:
-            started = time.perf_counter()
-            request_id = str(uuid.uuid4())
+    def answer(self, request: Request, authorization: str | None, request_id: str) -> tuple[Answer, str]:
+        """API Gateway's answer to `request`, and a console note on why when it is not the function's."""
+        route = self.api.route(request.method, request.path) if request.path else None
+        if route is None:
+            return self.api.gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id), ""
+        if route.mock_answer is not None:
+            return route.mock_answer, ""
+        claims = None
+        if route.authorizer:
             try:
-                body = self._body()
-            except BadFraming as bad:
-                # The stream's framing is lost: answer, then close rather than parse the rest as a request.
-                self.close_connection = True
-                answer, note = api.gateway_response(bad.kind, request_id), str(bad)
-            except (TimeoutError, ConnectionError):
-                self.close_connection = True  # the client stopped sending (or left): nobody to answer
-                return
-            else:
-                answer, note = self._answer(request_id, body)
-            if note and verbose:
-                print(f"  {note}", flush=True)
-            self._send(answer, request_id)
-            if verbose:
-                elapsed = (time.perf_counter() - started) * 1000
-                print(f"{self.command} {self.path} -> {answer.status} ({elapsed:.0f} ms)", flush=True)
+                claims = self.authorizer.claims(authorization)
+            except Unauthorized as refused:
+                return self.api.gateway_response("UNAUTHORIZED", request_id), f"authorizer refused: {refused}"
+        event = proxy_event(request, route.path, claims, request_id)
+        with self._invoke_lock:
+            payload = self.emulator.invoke(event).response
+            logs = self.emulator.new_logs()
+        if self.verbose and logs.strip():
+            print(logs.rstrip(), flush=True)
+        answer = proxy_answer(payload)
+        if answer is None:
+            error = payload.get("errorType", "unknown") if isinstance(payload, dict) else "unknown"
+            note = f"the function failed ({error}): API Gateway answers 502"
+            return self.api.gateway_response("DEFAULT_5XX", request_id), note
+        return answer, ""
 
-        def _body(self) -> bytes:
-            """The request body, by Content-Length or chunked; BadFraming when neither can be trusted."""
-            chunked = self.headers.get("Transfer-Encoding")
-            lengths = self.headers.get_all("Content-Length") or []
-            if chunked is not None:
-                if chunked.strip().lower() != "chunked" or lengths:
-                    raise BadFraming("BAD_REQUEST_BODY", "a Transfer-Encoding other than chunked, or both")
-                try:
-                    body = DechunkedInput(self.rfile).read(MAX_REQUEST_BYTES + 1) or b""
-                except OSError as exc:  # werkzeug's bad chunk header; a timeout is an OSError too
-                    if isinstance(exc, TimeoutError):
-                        raise
-                    raise BadFraming("BAD_REQUEST_BODY", "a malformed chunked body") from None
-            elif not lengths:
-                return b""
-            elif len(set(lengths)) > 1 or not re.fullmatch(r"[0-9]{1,12}", lengths[0].strip()):
-                raise BadFraming("BAD_REQUEST_BODY", "a Content-Length that is not one number")
-            elif int(lengths[0]) > MAX_REQUEST_BYTES:
-                raise BadFraming("REQUEST_TOO_LARGE", "a body over API Gateway's 10 MB")
-            else:
-                body = self.rfile.read(int(lengths[0]))
-                if len(body) < int(lengths[0]):
-                    raise ConnectionError("the client closed the connection before its body ended")
-            if len(body) > MAX_REQUEST_BYTES:
-                raise BadFraming("REQUEST_TOO_LARGE", "a body over API Gateway's 10 MB")
-            return body
 
-        # Every method reaches the router, which answers API Gateway's 403 for those the API lacks.
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+class BadFraming(Exception):
+    """A request whose body cannot be delimited: API Gateway's answer `kind`, then the connection closes."""
 
-        def _answer(self, request_id: str, body: bytes) -> tuple[Answer, str]:
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+
+
+class ApiGatewayHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 in and out: frames the request, hands it to the Gateway, sends its answer."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "local-api-gateway"
+    timeout = READ_TIMEOUT_SECONDS  # a client that stops sending mid-request frees its thread
+
+    def __init__(self, *args: Any, gateway: Gateway, **kwargs: Any) -> None:
+        self.gateway = gateway  # before super().__init__, which handles the request
+        super().__init__(*args, **kwargs)
+
+    def _serve(self) -> None:
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        api = self.gateway.api
+        try:
+            body = self._body()
+        except BadFraming as bad:
+            # The stream's framing is lost: answer, then close rather than parse the rest as a request.
+            self.close_connection = True
+            answer, note = api.gateway_response(bad.kind, request_id), str(bad)
+        except (TimeoutError, ConnectionError):
+            self.close_connection = True  # the client stopped sending (or left): nobody to answer
+            return
+        else:
             parts = urlsplit(self.path)
-            stage_prefix = f"/{api.stage}"
-            resource_path = (
-                parts.path[len(stage_prefix) :] if parts.path.startswith(stage_prefix + "/") else None
+            below_stage = parts.path.startswith(f"/{api.stage}/")
+            request = Request(
+                method=self.command,
+                stage=api.stage,
+                path=parts.path[len(api.stage) + 1 :] if below_stage else "",
+                query=parts.query,
+                headers=list(self.headers.items()),
+                body=body,
+                source_ip=self.client_address[0],
+                protocol=self.request_version,
             )
-            route = api.route(self.command, resource_path) if resource_path else None
-            if route is None:
-                return api.gateway_response("MISSING_AUTHENTICATION_TOKEN", request_id), ""
-            if route.mock_answer is not None:
-                return route.mock_answer, ""
-            claims = None
-            if route.authorizer:
-                try:
-                    claims = authorizer.claims(self.headers.get("Authorization"))
-                except Unauthorized as refused:
-                    return api.gateway_response("UNAUTHORIZED", request_id), f"authorizer refused: {refused}"
-            event = self._event(route, resource_path, parts.query, body, claims, request_id)
-            with invoke_lock:
-                payload = emulator.invoke(event).response
-                logs = emulator.new_logs()
-            if verbose and logs.strip():
-                print(logs.rstrip(), flush=True)
-            answer = _proxy_answer(payload)
-            if answer is None:
-                error = payload.get("errorType", "unknown") if isinstance(payload, dict) else "unknown"
-                note = f"the function failed ({error}): API Gateway answers 502"
-                return api.gateway_response("DEFAULT_5XX", request_id), note
-            return answer, ""
+            answer, note = self.gateway.answer(request, self.headers.get("Authorization"), request_id)
+        if note and self.gateway.verbose:
+            print(f"  {note}", flush=True)
+        self._send(answer, request_id)
+        if self.gateway.verbose:
+            elapsed = (time.perf_counter() - started) * 1000
+            print(f"{self.command} {self.path} -> {answer.status} ({elapsed:.0f} ms)", flush=True)
 
-        def _event(
-            self,
-            route: Route,
-            resource_path: str,
-            query: str,
-            body: bytes,
-            claims: dict[str, str] | None,
-            request_id: str,
-        ) -> dict[str, Any]:
-            """The REST proxy event API Gateway sends (payload format 1.0)."""
-            multi_headers: dict[str, list[str]] = {}
-            for name, value in self.headers.items():
-                multi_headers.setdefault(name, []).append(value)
-            multi_query: dict[str, list[str]] = {}
-            for name, value in parse_qsl(query, keep_blank_values=True):
-                multi_query.setdefault(name, []).append(value)
+    # Every method reaches the router, which answers API Gateway's 403 for those the API lacks.
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+    def _body(self) -> bytes:
+        """The request body, by Content-Length or chunked; BadFraming when neither can be trusted."""
+        chunked = self.headers.get("Transfer-Encoding")
+        lengths = self.headers.get_all("Content-Length") or []
+        if chunked is not None:
+            if chunked.strip().lower() != "chunked" or lengths:
+                raise BadFraming("BAD_REQUEST_BODY", "a Transfer-Encoding other than chunked, or both")
             try:
-                text, encoded = (body.decode(), False) if body else (None, False)
-            except UnicodeDecodeError:
-                text, encoded = base64.b64encode(body).decode(), True
-            now = time.time()
-            context: dict[str, Any] = {
-                "resourceId": "local",
-                "resourcePath": route.path,
-                "httpMethod": self.command,
-                "extendedRequestId": request_id,
-                "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-                "path": f"/{api.stage}{resource_path}",
-                "accountId": ACCOUNT_ID,
-                "protocol": self.request_version,
-                "stage": api.stage,
-                "domainPrefix": "localhost",
-                "requestTimeEpoch": int(now * 1000),
-                "requestId": request_id,
-                "identity": {"sourceIp": self.client_address[0], "userAgent": self.headers.get("User-Agent")},
-                "domainName": self.headers.get("Host", "localhost"),
-                "apiId": "local",
-            }
-            if claims is not None:
-                context["authorizer"] = {"claims": claims}
-            return {
-                "resource": route.path,
-                "path": resource_path,
-                "httpMethod": self.command,
-                "headers": {name: values[-1] for name, values in multi_headers.items()} or None,
-                "multiValueHeaders": multi_headers or None,
-                "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} or None,
-                "multiValueQueryStringParameters": multi_query or None,
-                "pathParameters": None,
-                "stageVariables": None,
-                "requestContext": context,
-                "body": text,
-                "isBase64Encoded": encoded,
-            }
+                body = DechunkedInput(self.rfile).read(MAX_REQUEST_BYTES + 1) or b""
+            except OSError as exc:  # werkzeug's bad chunk header; a timeout is an OSError too
+                if isinstance(exc, TimeoutError):
+                    raise
+                raise BadFraming("BAD_REQUEST_BODY", "a malformed chunked body") from None
+        elif not lengths:
+            return b""
+        elif len(set(lengths)) > 1 or not re.fullmatch(r"[0-9]{1,12}", lengths[0].strip()):
+            raise BadFraming("BAD_REQUEST_BODY", "a Content-Length that is not one number")
+        elif int(lengths[0]) > MAX_REQUEST_BYTES:
+            raise BadFraming("REQUEST_TOO_LARGE", "a body over API Gateway's 10 MB")
+        else:
+            body = self.rfile.read(int(lengths[0]))
+            if len(body) < int(lengths[0]):
+                raise ConnectionError("the client closed the connection before its body ended")
+        if len(body) > MAX_REQUEST_BYTES:
+            raise BadFraming("REQUEST_TOO_LARGE", "a body over API Gateway's 10 MB")
+        return body
 
-        def _send(self, answer: Answer, request_id: str) -> None:
-            self.send_response(answer.status)
-            headers = {"x-amzn-RequestId": request_id} | answer.headers
-            for name, value in headers.items():
-                if name.lower() not in ("content-length", "connection"):
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(answer.body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(answer.body)
+    def _send(self, answer: Answer, request_id: str) -> None:
+        self.send_response(answer.status)
+        headers = {"x-amzn-RequestId": request_id} | answer.headers
+        for name, value in headers.items():
+            if name.lower() not in ("content-length", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer.body)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass  # one line per request is printed by _serve
-
-    return Handler
-
-
-def _proxy_answer(payload: Any) -> Answer | None:
-    """The function's proxy response as HTTP, or None where API Gateway would answer 502."""
-    if not isinstance(payload, dict) or "errorMessage" in payload or "statusCode" not in payload:
-        return None
-    try:
-        status = int(payload["statusCode"])
-        headers = {str(k): str(v) for k, v in (payload.get("headers") or {}).items()}
-        for name, values in (payload.get("multiValueHeaders") or {}).items():
-            headers[str(name)] = ", ".join(str(value) for value in values)
-        body = payload.get("body") or ""
-        data = base64.b64decode(body) if payload.get("isBase64Encoded") else str(body).encode()
-    except (TypeError, ValueError, AttributeError):
-        return None
-    return Answer(status, {"Content-Type": "application/json"} | headers, data)
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # one line per request is printed by _serve
 
 
 def _print_welcome(local: LocalApi) -> None:
@@ -499,6 +396,15 @@ def _print_welcome(local: LocalApi) -> None:
         print(f"\nTokens of the real pool {info['user_pool_id']} ({info['issuer']}) are verified.\n")
 
 
+def stop_on_sigterm() -> None:
+    """`kill` stops make serve (or make demo) as Ctrl-C does: every process and server it started goes."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -515,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         "--fresh", action="store_true", help="a new user pool, app client and test user (new ids)"
     )
     args = parser.parse_args(argv)
-    if not _is_loopback(args.host):
+    if not is_loopback(args.host):
         print(
             f"WARNING: HOST={args.host} serves the local API and its test user beyond this machine.",
             file=sys.stderr,
@@ -525,8 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"PARAMETER_OVERRIDES: {exc}", file=sys.stderr)
         return 2
-    # `kill` stops it as Ctrl-C does: every process and server it started goes with it.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    stop_on_sigterm()
     try:
         with local_api(
             overrides,
@@ -576,15 +481,6 @@ def _stable_pool_name(fresh: bool) -> str:
         STATE_FILE.parent.mkdir(exist_ok=True)
         STATE_FILE.write_text(json.dumps(state) + "\n")
     return str(state["pool_name"])
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 if __name__ == "__main__":

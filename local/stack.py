@@ -12,18 +12,20 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from samcli.yamlhelper import yaml_parse
 from werkzeug.serving import make_server
 
 from local.gradium_standin import GradiumStandIn
+from local.lambda_emulator import REPO
+from local.network import local_host, url_host
 from local.origin_guard import OriginGuard, is_cognito_call
 
-REPO = Path(__file__).resolve().parents[1]
+if TYPE_CHECKING:
+    from local.sam_template import Template
+
 EVENTS_DIR = REPO / "events"
 STANDIN_API_KEY = "gd_local_standin_key_0123456789"
 REGION = "us-east-1"
@@ -66,31 +68,9 @@ def gradium_key(real: bool, environ: Mapping[str, str] = os.environ) -> str | No
         raise ValueError(f"the Gradium key was refused: {exc}") from None  # the reason, never the value
 
 
-def function_env_from_env_json(function: str = "TokenFunction") -> dict[str, str]:
+def env_json(function: str) -> dict[str, str]:
     """The function's variables from events/env.json, the file `sam local invoke --env-vars` reads."""
     return dict(json.loads((EVENTS_DIR / "env.json").read_text())[function])
-
-
-def function_env_from_template(function: str = "TokenFunction") -> dict[str, str]:
-    """The variables template.yaml gives the function (Globals, then its own), as `sam local` does.
-
-    A plain value is taken as it is and a `!Ref` to a parameter takes the parameter's default;
-    anything else (conditions, resource ARNs) is left for events/env.json to supply.
-    """
-    template = yaml_parse((REPO / "template.yaml").read_text())
-    defaults = {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}
-    sections = [
-        template.get("Globals", {}).get("Function", {}),
-        template["Resources"][function]["Properties"],
-    ]
-    env: dict[str, str] = {}
-    for section in sections:
-        for name, value in section.get("Environment", {}).get("Variables", {}).items():
-            if isinstance(value, dict) and set(value) == {"Ref"} and defaults.get(value["Ref"]) is not None:
-                value = defaults[value["Ref"]]
-            if not isinstance(value, dict):
-                env[name] = str(value)
-    return env
 
 
 def create_quota_table(dynamodb: Any, name: str) -> None:
@@ -124,11 +104,16 @@ class LocalStack:
         create_quota_table(self.dynamodb, name)
 
     def provision(
-        self, api_key: str | None, overrides: dict[str, str] | None = None, function: str = "TokenFunction"
+        self,
+        api_key: str | None,
+        overrides: dict[str, str] | None = None,
+        function: str = "TokenFunction",
+        template: Template | None = None,
+        names: dict[str, str] | None = None,
     ) -> dict[str, str]:
-        """function_env(overrides, function), with the secret it names holding `api_key` (unless None)
-        and the quota table it names (if any) created."""
-        env = self.function_env(overrides, function)
+        """function_env(...), with the secret it names holding `api_key` (unless None) and the quota
+        table it names (if any) created."""
+        env = self.function_env(overrides, function, template, names)
         if api_key is not None:
             self.put_api_key(env["GRADIUM_API_KEY_SECRET_ID"], api_key)
         if env.get("QUOTA_TABLE_NAME"):
@@ -136,11 +121,21 @@ class LocalStack:
         return env
 
     def function_env(
-        self, overrides: dict[str, str] | None = None, function: str = "TokenFunction"
+        self,
+        overrides: dict[str, str] | None = None,
+        function: str = "TokenFunction",
+        template: Template | None = None,
+        names: dict[str, str] | None = None,
     ) -> dict[str, str]:
-        """The template's variables of `function` overlaid with events/env.json's, pointed at this
-        stack's ports."""
-        env = function_env_from_template(function) | function_env_from_env_json(function)
+        """`function`'s variables as `template` resolves them (`names` for its resources' Refs) pointed at
+        this stack's ports, then `overrides`. Without a template, template.yaml with its defaults overlaid
+        with events/env.json, as `sam local invoke --env-vars events/env.json` runs it."""
+        if template is None:
+            from local.sam_template import source_template  # samtranslator: 0.5 s, only when needed
+
+            env = source_template(REGION).function_env(function, names) | env_json(function)
+        else:
+            env = template.function_env(function, names)
         env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = self.moto_url
         env["AWS_ENDPOINT_URL_DYNAMODB"] = self.moto_url
         if self.standin is not None:
@@ -208,22 +203,6 @@ def cognito_endpoint(
     app = OriginGuard(DomainDispatcherApplication(create_backend_app), allowed_origin, is_cognito_call)
     with wsgi_server(app, port, host=host) as url:
         yield url
-
-
-# Binding to these serves every interface (HOST=0.0.0.0): devices on the LAN, a phone.
-WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 (on purpose: make serve warns about it)
-
-
-def local_host(host: str) -> str:
-    """Where this machine reaches a server bound to `host`."""
-    if host in WILDCARD_HOSTS or host == "localhost":
-        return "::1" if host == "::" else "127.0.0.1"
-    return host
-
-
-def url_host(host: str) -> str:
-    """A host as a URL names it: an IPv6 address in brackets."""
-    return f"[{host}]" if ":" in host else host
 
 
 @contextmanager

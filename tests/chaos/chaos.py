@@ -23,8 +23,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from local.gradium_standin import Reply
+from local.http_server import BackgroundHTTPServer
 from local.lambda_emulator import LambdaEmulator
-from local.loopback_server import LoopbackHTTPServer
 from local.stack import EVENTS_DIR, STANDIN_API_KEY, LocalStack, local_stack
 
 SIGNED_IN = json.loads((EVENTS_DIR / "signed_in.json").read_text())
@@ -35,7 +35,7 @@ INJECTED_ERRORS = {
 }
 
 
-class FaultProxy(LoopbackHTTPServer):
+class FaultProxy(BackgroundHTTPServer):
     """Forwards AWS JSON-protocol calls to moto, unless told to fail a service: "error" answers 500,
     "hang" never answers (until the caller gives up). Counts the calls each service received."""
 

@@ -30,13 +30,13 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from local.network import PortInUse, free_port
 from local.serve import (
     AMPLIFY_OUTPUTS,
     INFO_FILE,
     LOCAL_PASSWORD,
     STATE_FILE,
     LocalApi,
-    PortInUse,
     local_api,
 )
 from local.stack import moto_client
@@ -222,21 +222,8 @@ def test_a_busy_port_is_refused(api: LocalApi) -> None:
         pass
 
 
-def free_port() -> int:
-    """A free port whose next one (the local Cognito's, PORT+1) is free too."""
-    while True:
-        with socket.socket() as sock, socket.socket() as next_sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-            try:
-                next_sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-            return port
-
-
 def test_make_serve_writes_its_sign_in_details_and_stops_everything_on_ctrl_c() -> None:
-    port = free_port()
+    port = free_port(consecutive=2)  # the API's port and the local Cognito's
     INFO_FILE.unlink(missing_ok=True)
     server = subprocess.Popen(
         [sys.executable, "-m", "local.serve", "--port", str(port)],
@@ -496,7 +483,7 @@ def make_serve(*args: str) -> Iterator[tuple[dict[str, Any], list[str]]]:
     wrote to .aws-sam/local-api.json, and (once stopped) the lines it printed."""
     INFO_FILE.unlink(missing_ok=True)
     server = subprocess.Popen(
-        [sys.executable, "-m", "local.serve", "--port", str(free_port()), *args],
+        [sys.executable, "-m", "local.serve", "--port", str(free_port(consecutive=2)), *args],
         cwd=REPO,
         env=os.environ | {"PYTHONPATH": f"{REPO / 'functions' / 'broker'}{os.pathsep}{REPO}"},
         stdout=subprocess.PIPE,

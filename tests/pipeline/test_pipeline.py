@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from samcli.yamlhelper import yaml_parse
 
-from local.api_gateway import Resolver
+from local.sam_template import Resolver
 from tests.pipeline.iam_policy import allowed_within, decision
 from tests.template.translation import translate
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from local.gradium_standin import GradiumStandIn, Reply
-from local.lambda_emulator import free_port
+from local.network import free_port
 from local.stack import STANDIN_API_KEY
 
 from errors import UpstreamError, UpstreamRateLimited, UpstreamRejectedKey, UpstreamTimeout
