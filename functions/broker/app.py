@@ -1,33 +1,24 @@
 """POST /gradium-token: give a signed-in user a fresh single-use Gradium token.
 
-The handler only parses the event, calls the domain and shapes the answer; what each step means
-lives in caller.py, quota.py, token_broker.py, gradium_client.py and api_key.py.
+The handler only parses the event, calls the domain and shapes the answer; what it calls is built once
+per environment in service.py, and what each step means lives in caller.py, quota.py, token_broker.py,
+gradium_client.py and api_key.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from api_key import SECRETS_MANAGER_CONFIG, ApiKeySource
 from caller import Caller, caller_from_event, require_client, require_group
-from circuit_breaker import CircuitBreaker
-from config import ConfigError, Settings
 from errors import BrokerError, Misconfigured, QuotaUnavailable, UpstreamError
-from gradium_client import GradiumClient
 from log_safety import pin_sdk_loggers, token_fingerprint, unexpected_fields
-from quota import DYNAMODB_CONFIG, TokenQuota
-from token_broker import TokenBroker
+from service import Service, build_once, build_service
 
 logger = Logger()
 metrics = Metrics()
@@ -42,86 +33,9 @@ RESPONSE_HEADERS = {
 }
 
 
-@dataclass(frozen=True)
-class Service:
-    """Everything built once per execution environment."""
-
-    settings: Settings
-    broker: TokenBroker
-    quota: TokenQuota | None
-    traced: Callable[[str], contextlib.AbstractContextManager[Any]]
-
-
-def _build() -> Service | None:
-    """The service, or None (every request then answers 500 "misconfigured") if it cannot be built."""
-    try:
-        return _build_service()
-    except ConfigError as exc:
-        logger.error("Configuration refused", extra={"reason": str(exc)})
-    except Exception as exc:
-        # Not the exception's text, which may quote a setting's value: its class and where it arose.
-        logger.error("Start-up failed", extra=unexpected_fields(exc))
-    return None
-
-
-def _build_service() -> Service:
-    settings = Settings.from_env()
-    # One boto3 session for both clients: the second client then reuses the first one's loaded
-    # endpoint and retry data (about 15 ms instead of 90 ms of cold start).
-    session = boto3.session.Session()
-    secrets = SecretsProvider(boto_config=SECRETS_MANAGER_CONFIG, boto3_session=session)
-    api_key = ApiKeySource(
-        settings.secret_id,
-        settings.secret_cache_ttl_seconds,
-        secrets,
-        settings.secret_max_staleness_seconds,
-        on_failure=_secret_refresh_failed,
-    )
-    breaker = None
-    if settings.breaker_failures:
-        breaker = CircuitBreaker(
-            settings.breaker_failures, settings.breaker_cooldown_seconds, _circuit_opened
-        )
-    broker = TokenBroker(api_key, GradiumClient(settings.token_url), settings.timeout_seconds, breaker)
-    quota = None
-    if settings.quota_table_name and (
-        settings.tokens_per_user_per_minute or settings.tokens_per_user_per_day
-    ):
-        dynamodb = session.client("dynamodb", config=DYNAMODB_CONFIG)
-        quota = TokenQuota(
-            settings.quota_table_name,
-            settings.tokens_per_user_per_minute,
-            settings.tokens_per_user_per_day,
-            dynamodb,
-        )
-    return Service(settings, broker, quota, _tracing(settings.tracing_enabled))
-
-
-def _secret_refresh_failed(reason: str) -> None:
-    # Alarmed (SecretRefreshFailuresAlarm): the last good key serves until it is too old, and a key
-    # Gradium refused cannot be replaced until the secret can be read again.
-    logger.warning("Secret refresh failed", extra={"reason": reason})
-    metrics.add_metric(name="SecretRefreshFailures", unit=MetricUnit.Count, value=1)
-
-
-def _circuit_opened() -> None:
-    logger.warning("Gradium circuit opened; answering 503 until a probe succeeds")
-    metrics.add_metric(name="CircuitOpened", unit=MetricUnit.Count, value=1)
-
-
-def _tracing(enabled: bool) -> Callable[[str], contextlib.AbstractContextManager[Any]]:
-    """X-Ray subsegments when tracing is on; otherwise nothing, not even the X-Ray SDK's import."""
-    if not enabled:
-        return lambda name: contextlib.nullcontext()
-    from aws_lambda_powertools import Tracer  # patches botocore and http.client: AWS and Gradium calls
-
-    tracer = Tracer()
-    return tracer.provider.in_subsegment
-
-
 # Built during init: the SDK clients, the secret cache and the kept-alive connection to Gradium then
 # serve every later invocation of this environment.
-SERVICE = _build()
+SERVICE = build_once(lambda: build_service(logger, metrics), logger)
 
 
 # log_event=False is explicit so POWERTOOLS_LOGGER_LOG_EVENT=true cannot log the caller's JWT.

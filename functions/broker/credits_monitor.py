@@ -1,58 +1,26 @@
 """Scheduled: publish the Gradium account's balance as a metric, so an alarm fires before it runs out.
 
-Same secret, same Gradium client and same logging rules as the token function (app.py); the key is sent
-to the configured Gradium host only, and no failure's text reaches the logs or the result.
+Same secret, same Gradium client and same logging rules as the token function (built in service.py); the
+key is sent to the configured Gradium host only, and no failure's text reaches the logs or the result.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from api_key import SECRETS_MANAGER_CONFIG, ApiKeySource
-from config import ConfigError, MonitorSettings
 from errors import BrokerError, Misconfigured
-from gradium_client import Credits, GradiumClient
 from log_safety import pin_sdk_loggers, unexpected_fields
+from service import build_monitor, build_once
 
 logger = Logger()
 metrics = Metrics()
 pin_sdk_loggers()
 
-
-class CreditsMonitor:
-    """Reads the balance with the API key from the secret."""
-
-    def __init__(self, settings: MonitorSettings) -> None:
-        provider = SecretsProvider(boto_config=SECRETS_MANAGER_CONFIG, boto3_session=boto3.session.Session())
-        # A run an hour: the key is read afresh each time (no cache worth keeping, no last good key).
-        self._api_key = ApiKeySource(settings.secret_id, 0, provider, 0)
-        self._gradium = GradiumClient(settings.token_url)
-        self._timeout_seconds = settings.timeout_seconds
-
-    def check(self) -> Credits:
-        """The balance; raises a BrokerError (ApiKeyUnavailable, UpstreamError...) on any failure."""
-        key = self._api_key.get()
-        return self._gradium.get_credits(key, time.monotonic() + self._timeout_seconds)
-
-
-def _build() -> CreditsMonitor | None:
-    try:
-        return CreditsMonitor(MonitorSettings.from_env())
-    except ConfigError as exc:
-        logger.error("Configuration refused", extra={"reason": str(exc)})
-    except Exception as exc:
-        logger.error("Start-up failed", extra=unexpected_fields(exc))
-    return None
-
-
-MONITOR = _build()
+MONITOR = build_once(build_monitor, logger)
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
