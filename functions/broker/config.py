@@ -1,8 +1,9 @@
 """Settings of the token function and the credits monitor, read from the environment and validated once
 per cold start.
 
-Every setting and its default lives here and nowhere else; the README's configuration table and
-the template's parameter descriptions document the same defaults.
+Every setting is one row of SETTINGS (variable, template parameter, default, bounds, meaning), read by
+Setting.read; the tests check the template's parameters and docs/configuration.md against that table.
+Plain dataclasses rather than pydantic: its import would cost the cold start more than the whole function.
 """
 
 from __future__ import annotations
@@ -10,35 +11,17 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 from urllib.parse import urlsplit
 
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-DEFAULT_TOKEN_URL = "https://api.gradium.ai/api/api-keys/token"  # noqa: S105 (a URL, not a secret)
-DEFAULT_TIMEOUT_SECONDS = 8.0
-DEFAULT_SECRET_CACHE_TTL_SECONDS = 300
-# While Secrets Manager fails, the last good key keeps serving for this long after it was read.
-DEFAULT_SECRET_MAX_STALENESS_SECONDS = 4 * 3600
-MAX_SECRET_MAX_STALENESS_SECONDS = 7 * 24 * 3600
-# After this many consecutive failed exchanges with Gradium, answer 503 at once for the cool-down.
-DEFAULT_GRADIUM_BREAKER_FAILURES = 5
-MAX_GRADIUM_BREAKER_FAILURES = 100
-DEFAULT_GRADIUM_BREAKER_COOLDOWN_SECONDS = 10
-MAX_GRADIUM_BREAKER_COOLDOWN_SECONDS = 300
-DEFAULT_TOKENS_PER_USER_PER_MINUTE = 10
-MAX_TOKENS_PER_USER_PER_MINUTE = 10_000
-DEFAULT_TOKENS_PER_USER_PER_DAY = 200
-MAX_TOKENS_PER_USER_PER_DAY = 1_000_000
-
-# The function's own timeout (template) must cover the Gradium budget plus the secret reads and the
-# quota update; API Gateway gives up after 29 s, so a larger budget could never be honoured.
-MAX_TIMEOUT_SECONDS = 10.0
-MAX_SECRET_CACHE_TTL_SECONDS = 3600
 # A Cognito app client id, as the template's AllowedClientIds and ExistingUserPoolClientId accept it.
 _CLIENT_ID = re.compile(r"[a-z0-9]{1,128}")
+_REQUIRED = object()  # a setting without a default: unset is a ConfigError
 
 
 class ConfigError(ValueError):
@@ -46,142 +29,74 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Validated configuration of the token function."""
+class Setting:
+    """One environment variable: the template parameter that sets it, its default, bounds and meaning."""
 
-    secret_id: str
-    token_url: str
-    timeout_seconds: float
-    secret_cache_ttl_seconds: int
-    secret_max_staleness_seconds: int
-    breaker_failures: int  # 0: no circuit breaker
-    breaker_cooldown_seconds: float
-    required_group: str | None
-    allowed_client_ids: frozenset[str]  # app clients whose ID tokens may get tokens; empty: any
-    tokens_per_user_per_minute: int  # 0: no per-minute limit
-    tokens_per_user_per_day: int  # 0: no daily cap; both 0: no quota table at all
-    quota_table_name: str | None
-    quota_fail_open: bool
-    allowed_origin: str | None  # CORS origin of a browser app; None: no CORS headers
-    tracing_enabled: bool
+    variable: str
+    parameter: str | None  # None: the template sets it from a resource (the quota table's name)
+    default: Any
+    parse: Callable[[str, Setting], Any]  # the stripped, non-empty value -> the setting (or ConfigError)
+    meaning: str
+    low: float | None = None
+    high: float | None = None
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        """Build settings from environment variables, raising ConfigError on any invalid value."""
-        secret_id = _secret_id(environ)
-        per_minute = _whole_number(
-            environ,
-            "TOKENS_PER_USER_PER_MINUTE",
-            DEFAULT_TOKENS_PER_USER_PER_MINUTE,
-            0,
-            MAX_TOKENS_PER_USER_PER_MINUTE,
+    def read(self, environ: Mapping[str, str]) -> Any:
+        raw = environ.get(self.variable, "").strip()
+        if raw:
+            return self.parse(raw, self)
+        if self.default is _REQUIRED:
+            raise ConfigError(f"{self.variable} is required")
+        return self.default
+
+
+def _text(raw: str, setting: Setting) -> str:
+    return raw
+
+
+def _number(raw: str, setting: Setting) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{setting.variable} must be a number, got {raw!r}") from None
+    if not setting.low <= value <= setting.high:  # type: ignore[operator]
+        raise ConfigError(
+            f"{setting.variable} must be between {setting.low:g} and {setting.high:g}, got {raw!r}"
         )
-        per_day = _whole_number(
-            environ,
-            "TOKENS_PER_USER_PER_DAY",
-            DEFAULT_TOKENS_PER_USER_PER_DAY,
-            0,
-            MAX_TOKENS_PER_USER_PER_DAY,
-        )
-        quota_table = environ.get("QUOTA_TABLE_NAME", "").strip() or None
-        if (per_minute or per_day) and not quota_table:
-            raise ConfigError("QUOTA_TABLE_NAME is required while either per-user token limit is above 0")
-        return cls(
-            secret_id=secret_id,
-            token_url=_token_url(environ),
-            timeout_seconds=_timeout_seconds(environ),
-            secret_cache_ttl_seconds=int(
-                _number(
-                    environ,
-                    "SECRET_CACHE_TTL_SECONDS",
-                    DEFAULT_SECRET_CACHE_TTL_SECONDS,
-                    0,
-                    MAX_SECRET_CACHE_TTL_SECONDS,
-                )
-            ),
-            secret_max_staleness_seconds=_whole_number(
-                environ,
-                "SECRET_MAX_STALENESS_SECONDS",
-                DEFAULT_SECRET_MAX_STALENESS_SECONDS,
-                0,
-                MAX_SECRET_MAX_STALENESS_SECONDS,
-            ),
-            breaker_failures=_whole_number(
-                environ,
-                "GRADIUM_BREAKER_FAILURES",
-                DEFAULT_GRADIUM_BREAKER_FAILURES,
-                0,
-                MAX_GRADIUM_BREAKER_FAILURES,
-            ),
-            breaker_cooldown_seconds=_number(
-                environ,
-                "GRADIUM_BREAKER_COOLDOWN_SECONDS",
-                DEFAULT_GRADIUM_BREAKER_COOLDOWN_SECONDS,
-                1,
-                MAX_GRADIUM_BREAKER_COOLDOWN_SECONDS,
-            ),
-            required_group=environ.get("REQUIRED_GROUP", "").strip() or None,
-            allowed_client_ids=_client_ids(environ),
-            tokens_per_user_per_minute=per_minute,
-            tokens_per_user_per_day=per_day,
-            quota_table_name=quota_table,
-            quota_fail_open=_flag(environ, "QUOTA_FAIL_OPEN"),
-            allowed_origin=_origin(environ.get("ALLOWED_ORIGIN", "").strip()),
-            tracing_enabled=_flag(environ, "TRACING_ENABLED"),
-        )
+    return value
 
 
-@dataclass(frozen=True)
-class MonitorSettings:
-    """Validated configuration of the credits monitor: the token function's secret, host and budget."""
-
-    secret_id: str
-    token_url: str  # the balance is read from this URL's host (gradium_client.CREDITS_PATH)
-    timeout_seconds: float
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> MonitorSettings:
-        """Build settings from environment variables, raising ConfigError on any invalid value."""
-        return cls(
-            secret_id=_secret_id(environ),
-            token_url=_token_url(environ),
-            timeout_seconds=_timeout_seconds(environ),
-        )
+def _whole_number(raw: str, setting: Setting) -> int:
+    value = _number(raw, setting)
+    if value != int(value):
+        raise ConfigError(f"{setting.variable} must be a whole number")
+    return int(value)
 
 
-def _secret_id(environ: Mapping[str, str]) -> str:
-    secret_id = environ.get("GRADIUM_API_KEY_SECRET_ID", "").strip()
-    if not secret_id:
-        raise ConfigError("GRADIUM_API_KEY_SECRET_ID is required")
-    return secret_id
+def _whole_seconds(raw: str, setting: Setting) -> int:
+    """A number of seconds, its fraction dropped (a cache lifetime needs no finer grain)."""
+    return int(_number(raw, setting))
 
 
-def _timeout_seconds(environ: Mapping[str, str]) -> float:
-    return _number(environ, "GRADIUM_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS, 0.1, MAX_TIMEOUT_SECONDS)
-
-
-def _flag(environ: Mapping[str, str], name: str) -> bool:
-    raw = environ.get(name, "").strip().lower()
-    if raw in ("", "false", "0", "no"):
+def _flag(raw: str, setting: Setting) -> bool:
+    value = raw.lower()
+    if value in ("false", "0", "no"):
         return False
-    if raw in ("true", "1", "yes"):
+    if value in ("true", "1", "yes"):
         return True
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    raise ConfigError(f"{setting.variable} must be true or false, got {value!r}")
 
 
-def _client_ids(environ: Mapping[str, str]) -> frozenset[str]:
-    """ALLOWED_CLIENT_IDS: comma-separated app client ids; unset or empty allows any client of the pool."""
-    ids = [part.strip() for part in environ.get("ALLOWED_CLIENT_IDS", "").split(",") if part.strip()]
+def _client_ids(raw: str, setting: Setting) -> frozenset[str]:
+    """Comma-separated app client ids; unset or empty allows any client of the pool."""
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
     for client_id in ids:
         if not _CLIENT_ID.fullmatch(client_id):
-            raise ConfigError("ALLOWED_CLIENT_IDS must be comma-separated Cognito app client ids")
+            raise ConfigError(f"{setting.variable} must be comma-separated Cognito app client ids")
     return frozenset(ids)
 
 
-def _origin(origin: str) -> str | None:
+def _origin(origin: str, setting: Setting) -> str:
     """One exact browser origin (scheme://host[:port]); a wildcard would let any site mint tokens."""
-    if not origin:
-        return None
     parts = urlsplit(origin)
     if (
         parts.scheme not in ("https", "http")
@@ -192,33 +107,12 @@ def _origin(origin: str) -> str | None:
     return origin
 
 
-def _number(environ: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low:g} and {high:g}, got {raw!r}")
-    return value
-
-
-def _whole_number(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    value = _number(environ, name, default, low, high)
-    if value != int(value):
-        raise ConfigError(f"{name} must be a whole number")
-    return int(value)
-
-
-def _token_url(environ: Mapping[str, str]) -> str:
+def _token_url(url: str, setting: Setting) -> str:
     """GRADIUM_TOKEN_URL: https anywhere, plain http only for loopback (local stand-ins and tests).
 
     Checked with urllib3's own parser, the one the Gradium client builds its connection with, so a
     URL accepted here cannot fail there (a port above 65535, a port that is not a number).
     """
-    url = environ.get("GRADIUM_TOKEN_URL", "").strip() or DEFAULT_TOKEN_URL
     try:
         parts = parse_url(url)
     except LocationParseError:
@@ -250,3 +144,154 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+SETTINGS: dict[str, Setting] = {
+    "secret_id": Setting(
+        "GRADIUM_API_KEY_SECRET_ID", "ExistingSecretArn", _REQUIRED, _text, "the secret holding the key"
+    ),
+    "token_url": Setting(
+        "GRADIUM_TOKEN_URL",
+        "GradiumTokenUrl",
+        "https://api.gradium.ai/api/api-keys/token",
+        _token_url,
+        "Gradium's token endpoint: https, or plain http for loopback",
+    ),
+    # The function's own timeout (template) must cover the Gradium budget plus the secret reads and the
+    # quota update; API Gateway gives up after 29 s, so a larger budget could never be honoured.
+    "timeout_seconds": Setting(
+        "GRADIUM_TIMEOUT_SECONDS",
+        "GradiumTimeoutSeconds",
+        8.0,
+        _number,
+        "seconds for the whole Gradium exchange, retries included",
+        low=0.1,
+        high=10.0,
+    ),
+    "secret_cache_ttl_seconds": Setting(
+        "SECRET_CACHE_TTL_SECONDS",
+        "SecretCacheTtlSeconds",
+        300,
+        _whole_seconds,
+        "seconds an environment caches the key",
+        low=0,
+        high=3600,
+    ),
+    "secret_max_staleness_seconds": Setting(
+        "SECRET_MAX_STALENESS_SECONDS",
+        "SecretMaxStalenessSeconds",
+        4 * 3600,
+        _whole_number,
+        "while Secrets Manager fails, how long after its last read the last good key still serves",
+        low=0,
+        high=7 * 24 * 3600,
+    ),
+    "breaker_failures": Setting(
+        "GRADIUM_BREAKER_FAILURES",
+        "GradiumBreakerFailures",
+        5,
+        _whole_number,
+        "consecutive failed exchanges that open the circuit breaker; 0: no breaker",
+        low=0,
+        high=100,
+    ),
+    "breaker_cooldown_seconds": Setting(
+        "GRADIUM_BREAKER_COOLDOWN_SECONDS",
+        "GradiumBreakerCooldownSeconds",
+        10.0,
+        _number,
+        "seconds an open circuit answers 503 before one probe goes to Gradium",
+        low=1,
+        high=300,
+    ),
+    "required_group": Setting(
+        "REQUIRED_GROUP", "RequiredGroup", None, _text, "Cognito group a caller must be in; unset: any user"
+    ),
+    "allowed_client_ids": Setting(
+        "ALLOWED_CLIENT_IDS",
+        "AllowedClientIds",
+        frozenset(),
+        _client_ids,
+        "app clients whose ID tokens get tokens; unset: any client of the pool",
+    ),
+    "tokens_per_user_per_minute": Setting(
+        "TOKENS_PER_USER_PER_MINUTE",
+        "TokensPerUserPerMinute",
+        10,
+        _whole_number,
+        "tokens one user may get per minute; 0: no per-minute limit",
+        low=0,
+        high=10_000,
+    ),
+    "tokens_per_user_per_day": Setting(
+        "TOKENS_PER_USER_PER_DAY",
+        "TokensPerUserPerDay",
+        200,
+        _whole_number,
+        "tokens one user may get per UTC day; 0: no daily cap (both 0: no quota table at all)",
+        low=0,
+        high=1_000_000,
+    ),
+    "quota_table_name": Setting(
+        "QUOTA_TABLE_NAME", None, None, _text, "the DynamoDB table of the counters (the stack's own)"
+    ),
+    "quota_fail_open": Setting(
+        "QUOTA_FAIL_OPEN", "QuotaFailOpen", False, _flag, "when DynamoDB fails: true issues the token anyway"
+    ),
+    "allowed_origin": Setting(
+        "ALLOWED_ORIGIN", "AllowedOrigin", None, _origin, "one browser origin for CORS; unset: none"
+    ),
+    "tracing_enabled": Setting(
+        "TRACING_ENABLED", "EnableTracing", False, _flag, "X-Ray; off, the X-Ray SDK is never imported"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration of the token function: SETTINGS' rows, by name."""
+
+    secret_id: str
+    token_url: str
+    timeout_seconds: float
+    secret_cache_ttl_seconds: int
+    secret_max_staleness_seconds: int
+    breaker_failures: int  # 0: no circuit breaker
+    breaker_cooldown_seconds: float
+    required_group: str | None
+    allowed_client_ids: frozenset[str]  # empty: any app client of the pool
+    tokens_per_user_per_minute: int  # 0: no per-minute limit
+    tokens_per_user_per_day: int  # 0: no daily cap; both 0: no quota table at all
+    quota_table_name: str | None
+    quota_fail_open: bool
+    allowed_origin: str | None  # None: no CORS headers
+    tracing_enabled: bool
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        """Build settings from environment variables, raising ConfigError on any invalid value."""
+        settings = cls(**_read(cls, environ))
+        if (settings.tokens_per_user_per_minute or settings.tokens_per_user_per_day) and not (
+            settings.quota_table_name
+        ):
+            raise ConfigError("QUOTA_TABLE_NAME is required while either per-user token limit is above 0")
+        return settings
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """Validated configuration of the credits monitor: the token function's secret, host and budget."""
+
+    secret_id: str
+    token_url: str  # the balance is read from this URL's host (gradium_client.CREDITS_PATH)
+    timeout_seconds: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> MonitorSettings:
+        """Build settings from environment variables, raising ConfigError on any invalid value."""
+        return cls(**_read(cls, environ))
+
+
+def _read(settings_class: type, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Each field of `settings_class`, read through its row of SETTINGS."""
+    return {field.name: SETTINGS[field.name].read(environ) for field in fields(settings_class)}

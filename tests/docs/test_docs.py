@@ -85,3 +85,13 @@ def test_code_sizes_are_stated_on_the_performance_page_only() -> None:
     for doc in DOCS:
         if doc != report.PAGE:
             assert not re.search(r"\d+ KiB \(\d+ KiB zipped\)", doc.read_text()), doc.name
+
+
+def test_the_configuration_page_names_each_settings_variable_beside_its_parameter() -> None:
+    from config import SETTINGS
+
+    page = (REPO / "docs" / "configuration.md").read_text()
+    rows = re.findall(r"^\| (?:`(\w+)`)? *\| (?:`(\w+)`)? *\|", page, re.MULTILINE)
+    variable_of = {parameter or variable: variable for parameter, variable in rows}
+    for setting in SETTINGS.values():
+        assert variable_of.get(setting.parameter or setting.variable) == setting.variable, setting.variable

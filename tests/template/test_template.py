@@ -225,7 +225,7 @@ def test_the_function(translated: dict[str, Any]) -> None:
 def test_the_timeouts_fit_inside_each_other(translated: dict[str, Any]) -> None:
     function = translated["Resources"]["TokenFunction"]["Properties"]
     budget = SOURCE["Parameters"]["GradiumTimeoutSeconds"]
-    assert budget["MaxValue"] == config.MAX_TIMEOUT_SECONDS
+    assert budget["MaxValue"] == config.SETTINGS["timeout_seconds"].high
     read, update = SECRETS_MANAGER_CONFIG, DYNAMODB_CONFIG
     secret_reads = 2 * read.retries["total_max_attempts"] * (read.connect_timeout + read.read_timeout)
     quota_update = update.retries["total_max_attempts"] * (update.connect_timeout + update.read_timeout)
@@ -244,24 +244,31 @@ def test_no_secret_in_environment_or_parameters(translated: dict[str, Any]) -> N
 
 
 def test_defaults_agree_with_the_config_module(translated: dict[str, Any]) -> None:
+    """Each setting's template parameter: its default, read as the function reads it, is the module's
+    default; its MaxValue is the module's bound, its MinValue no looser."""
     parameters = SOURCE["Parameters"]
-    assert parameters["GradiumTokenUrl"]["Default"] == config.DEFAULT_TOKEN_URL
-    assert parameters["GradiumTimeoutSeconds"]["Default"] == config.DEFAULT_TIMEOUT_SECONDS
-    assert parameters["SecretCacheTtlSeconds"]["Default"] == config.DEFAULT_SECRET_CACHE_TTL_SECONDS
-    assert parameters["SecretCacheTtlSeconds"]["MaxValue"] == config.MAX_SECRET_CACHE_TTL_SECONDS
-    assert parameters["TokensPerUserPerMinute"]["Default"] == config.DEFAULT_TOKENS_PER_USER_PER_MINUTE
-    assert parameters["TokensPerUserPerMinute"]["MaxValue"] == config.MAX_TOKENS_PER_USER_PER_MINUTE
-    assert parameters["TokensPerUserPerDay"]["Default"] == config.DEFAULT_TOKENS_PER_USER_PER_DAY
-    assert parameters["TokensPerUserPerDay"]["MaxValue"] == config.MAX_TOKENS_PER_USER_PER_DAY
-    staleness = parameters["SecretMaxStalenessSeconds"]
-    assert staleness["Default"] == config.DEFAULT_SECRET_MAX_STALENESS_SECONDS
-    assert staleness["MaxValue"] == config.MAX_SECRET_MAX_STALENESS_SECONDS
-    failures = parameters["GradiumBreakerFailures"]
-    assert failures["Default"] == config.DEFAULT_GRADIUM_BREAKER_FAILURES
-    assert failures["MaxValue"] == config.MAX_GRADIUM_BREAKER_FAILURES
-    cooldown = parameters["GradiumBreakerCooldownSeconds"]
-    assert cooldown["Default"] == config.DEFAULT_GRADIUM_BREAKER_COOLDOWN_SECONDS
-    assert cooldown["MaxValue"] == config.MAX_GRADIUM_BREAKER_COOLDOWN_SECONDS
+    checked = 0
+    for setting in config.SETTINGS.values():
+        if setting.parameter is None or setting.variable == "GRADIUM_API_KEY_SECRET_ID":
+            continue  # set from a resource (empty ExistingSecretArn: the stack's own secret)
+        spec = parameters[setting.parameter]
+        template_default = setting.read({setting.variable: str(spec.get("Default", ""))})
+        assert template_default == setting.read({}), setting.parameter
+        if setting.high is not None:
+            assert spec["MaxValue"] == setting.high, setting.parameter
+            assert spec["MinValue"] >= setting.low, setting.parameter
+        checked += 1
+    assert checked == 13
+    assert parameters["GradiumTokenUrl"]["Default"] == config.SETTINGS["token_url"].default
+    assert parameters["TokensPerUserPerDay"]["MaxValue"] == 1_000_000
+
+
+def test_each_setting_sets_its_variable_from_its_parameter(translated: dict[str, Any]) -> None:
+    variables = translated["Resources"]["TokenFunction"]["Properties"]["Environment"]["Variables"]
+    for setting in config.SETTINGS.values():
+        assert setting.variable in variables, setting.variable
+        if setting.parameter:
+            assert setting.parameter in json.dumps(variables[setting.variable]), setting.variable
 
 
 def test_the_configuration_page_documents_every_parameter_with_its_default() -> None:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from config import (
-    DEFAULT_SECRET_CACHE_TTL_SECONDS,
-    DEFAULT_TIMEOUT_SECONDS,
-    DEFAULT_TOKEN_URL,
-    DEFAULT_TOKENS_PER_USER_PER_DAY,
-    DEFAULT_TOKENS_PER_USER_PER_MINUTE,
-    ConfigError,
-    Settings,
-)
+from config import SETTINGS, ConfigError, Settings
+
+DEFAULT_TOKEN_URL = SETTINGS["token_url"].default
+DEFAULT_TIMEOUT_SECONDS = SETTINGS["timeout_seconds"].default
+DEFAULT_SECRET_CACHE_TTL_SECONDS = SETTINGS["secret_cache_ttl_seconds"].default
+DEFAULT_TOKENS_PER_USER_PER_MINUTE = SETTINGS["tokens_per_user_per_minute"].default
+DEFAULT_TOKENS_PER_USER_PER_DAY = SETTINGS["tokens_per_user_per_day"].default
 
 SECRET = {
     "GRADIUM_API_KEY_SECRET_ID": "arn:aws:secretsmanager:us-east-1:123456789012:secret:gradium-AbCdEf",
@@ -155,3 +153,19 @@ def test_other_token_urls_are_refused(url: str) -> None:
 def test_numbers_out_of_range_are_refused(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env(SECRET | {name: value})
+
+
+def test_every_field_of_the_settings_has_one_row_in_the_table() -> None:
+    """Settings and MonitorSettings are read field by field through SETTINGS: no field without a row."""
+    from dataclasses import fields
+
+    from config import MonitorSettings
+
+    names = {field.name for cls in (Settings, MonitorSettings) for field in fields(cls)}
+    assert names == set(SETTINGS)
+    assert len({setting.variable for setting in SETTINGS.values()}) == len(SETTINGS)
+
+
+def test_an_unset_setting_takes_its_default_and_a_blank_one_too() -> None:
+    blank = {setting.variable: "  " for setting in SETTINGS.values()} | SECRET
+    assert Settings.from_env(blank) == Settings.from_env(SECRET)
