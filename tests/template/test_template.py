@@ -263,6 +263,15 @@ def test_defaults_agree_with_the_config_module(translated: dict[str, Any]) -> No
     assert parameters["TokensPerUserPerDay"]["MaxValue"] == 1_000_000
 
 
+def test_a_default_named_in_a_parameters_description_is_its_default() -> None:
+    named = 0
+    for name, spec in SOURCE["Parameters"].items():
+        for quoted in re.findall(r"\bdefault (\d+|[A-Z]+)\b", spec.get("Description", "")):
+            assert quoted == str(spec["Default"]), name
+            named += 1
+    assert named >= 12
+
+
 def test_each_setting_sets_its_variable_from_its_parameter(translated: dict[str, Any]) -> None:
     variables = translated["Resources"]["TokenFunction"]["Properties"]["Environment"]["Variables"]
     for setting in config.SETTINGS.values():
