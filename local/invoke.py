@@ -20,7 +20,7 @@ from samcli.yamlhelper import yaml_parse
 from local.lambda_emulator import LambdaEmulator, function_code
 from local.stack import EVENTS_DIR, REPO, STANDIN_API_KEY, add_real_gradium_flag, gradium_key, local_stack
 
-from config import DEFAULT_TOKEN_URL
+from config import SETTINGS
 from log_safety import token_fingerprint
 
 # Each function's default event; `--event` (make's EVENT) picks another.
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     event = json.loads(event_path.read_text())
     with local_stack(with_standin=not real_key) as stack:
-        overrides = {"GRADIUM_TOKEN_URL": DEFAULT_TOKEN_URL} if real_key else {}
+        overrides = {"GRADIUM_TOKEN_URL": SETTINGS["token_url"].default} if real_key else {}
         overrides["AWS_LAMBDA_FUNCTION_NAME"] = args.function
         env = stack.provision(real_key or STANDIN_API_KEY, overrides, args.function)
         gradium = "api.gradium.ai (GRADIUM=real)" if real_key else "the local stand-in"
