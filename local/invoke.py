@@ -15,10 +15,16 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from samcli.yamlhelper import yaml_parse
-
 from local.lambda_emulator import LambdaEmulator, function_code
-from local.stack import EVENTS_DIR, REPO, STANDIN_API_KEY, add_real_gradium_flag, gradium_key, local_stack
+from local.sam_template import source_template
+from local.stack import (
+    EVENTS_DIR,
+    REGION,
+    STANDIN_API_KEY,
+    add_real_gradium_flag,
+    gradium_key,
+    local_stack,
+)
 
 from config import SETTINGS
 from log_safety import token_fingerprint
@@ -40,9 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     add_real_gradium_flag(parser)
     args = parser.parse_args(argv)
     event_path = args.event or DEFAULT_EVENTS[args.function]
-    handler = yaml_parse((REPO / "template.yaml").read_text())["Resources"][args.function]["Properties"][
-        "Handler"
-    ]
+    # The template make invoke's environment comes from (stack.provision), translated once per process.
+    handler = source_template(REGION).resources[args.function]["Properties"]["Handler"]
 
     try:
         real_key = gradium_key(args.real_gradium)

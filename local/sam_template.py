@@ -21,8 +21,9 @@ from samcli.yamlhelper import yaml_parse
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
-REPO = Path(__file__).resolve().parents[1]
-SOURCE_TEMPLATE = REPO / "template.yaml"
+from ops import template_parameters
+
+SOURCE_TEMPLATE = template_parameters.TEMPLATE
 ACCOUNT_ID = "123456789012"
 _NO_VALUE = object()  # what Ref AWS::NoValue resolves to: the key or item is dropped
 
@@ -43,11 +44,8 @@ def translate(source: dict[str, Any], parameters: dict[str, str], region: str) -
 
 
 def defaults(source: dict[str, Any]) -> dict[str, str]:
-    """Every parameter's default, as text ("" for none)."""
-    return {
-        name: str(spec["Default"]) if spec.get("Default") is not None else ""
-        for name, spec in source.get("Parameters", {}).items()
-    }
+    """Every parameter's default, as text ("" for none), as `make config` and the deploy guard read it."""
+    return {name: parameter.default for name, parameter in template_parameters.parse(source).items()}
 
 
 def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:

@@ -47,8 +47,13 @@ class Parameter:
 
 
 def load(path: Path = TEMPLATE) -> dict[str, Parameter]:
-    """Every parameter of the template, by name."""
-    specs: dict[str, dict[str, Any]] = yaml_parse(path.read_text()).get("Parameters", {})
+    """Every parameter of the template at `path`, by name."""
+    return parse(yaml_parse(path.read_text()))
+
+
+def parse(template: dict[str, Any]) -> dict[str, Parameter]:
+    """Every parameter of a parsed template, by name."""
+    specs: dict[str, dict[str, Any]] = template.get("Parameters", {})
     return {
         name: Parameter(
             name=name,
