@@ -95,15 +95,7 @@ class LocalApi:
     def add_user(self, username: str, groups: tuple[str, ...] = ()) -> str:
         """Another user of the local pool (password LOCAL_PASSWORD), in `groups`; returns a fresh ID token."""
         idp = moto_client(self.stack.moto_url, "cognito-idp")
-        pool = self.info["user_pool_id"]
-        idp.admin_create_user(UserPoolId=pool, Username=username, MessageAction="SUPPRESS")
-        idp.admin_set_user_password(
-            UserPoolId=pool, Username=username, Password=LOCAL_PASSWORD, Permanent=True
-        )
-        for group in groups:
-            with contextlib.suppress(idp.exceptions.GroupExistsException):
-                idp.create_group(UserPoolId=pool, GroupName=group)
-            idp.admin_add_user_to_group(UserPoolId=pool, Username=username, GroupName=group)
+        _create_user(idp, self.info["user_pool_id"], username, groups)
         return self.id_token(username)
 
 
@@ -205,24 +197,40 @@ def _create_local_pool(stack: LocalStack, required_group: str, name: str) -> dic
         ClientName="local-app",
         ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     )["UserPoolClient"]["ClientId"]
-    idp.admin_create_user(
-        UserPoolId=pool_id,
-        Username=LOCAL_USER,
-        MessageAction="SUPPRESS",
-        UserAttributes=[{"Name": "email", "Value": LOCAL_USER}, {"Name": "email_verified", "Value": "true"}],
+    # With RequiredGroup, the local user may get tokens out of the box.
+    _create_user(
+        idp,
+        pool_id,
+        LOCAL_USER,
+        groups=(required_group,) if required_group else (),
+        attributes=({"Name": "email", "Value": LOCAL_USER}, {"Name": "email_verified", "Value": "true"}),
     )
-    idp.admin_set_user_password(
-        UserPoolId=pool_id, Username=LOCAL_USER, Password=LOCAL_PASSWORD, Permanent=True
-    )
-    if required_group:  # the local user may get tokens out of the box
-        idp.create_group(UserPoolId=pool_id, GroupName=required_group)
-        idp.admin_add_user_to_group(UserPoolId=pool_id, Username=LOCAL_USER, GroupName=required_group)
     return {
         "user_pool_id": pool_id,
         "app_client_id": client_id,
         "username": LOCAL_USER,
         "password": LOCAL_PASSWORD,
     }
+
+
+def _create_user(
+    idp: Any,
+    pool_id: str,
+    username: str,
+    groups: tuple[str, ...] = (),
+    attributes: tuple[dict[str, str], ...] = (),
+) -> None:
+    """A confirmed user with the password LOCAL_PASSWORD (permanent), in `groups` (created if need be)."""
+    idp.admin_create_user(
+        UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS", UserAttributes=list(attributes)
+    )
+    idp.admin_set_user_password(
+        UserPoolId=pool_id, Username=username, Password=LOCAL_PASSWORD, Permanent=True
+    )
+    for group in groups:
+        with contextlib.suppress(idp.exceptions.GroupExistsException):
+            idp.create_group(UserPoolId=pool_id, GroupName=group)
+        idp.admin_add_user_to_group(UserPoolId=pool_id, Username=username, GroupName=group)
 
 
 @dataclass
