@@ -96,12 +96,17 @@ def section(results: dict[str, Any]) -> str:
 
 def rewrite_page(results: dict[str, Any], page: Path = PAGE) -> None:
     """Replace the page's generated section with `results`' figures; the prose around it stays."""
-    text = page.read_text()
-    before, rest = text.split(START, 1)
-    _, after = rest.split(END, 1)
+    before, _, after = _parts(page)
     page.write_text(before + section(results) + after)
 
 
 def generated_part(page: Path = PAGE) -> str:
-    text = page.read_text()
-    return START + text.split(START, 1)[1].split(END, 1)[0] + END
+    """The page's generated section, markers included."""
+    return _parts(page)[1]
+
+
+def _parts(page: Path) -> tuple[str, str, str]:
+    """The page before its generated section, the section (markers included), the page after it."""
+    before, rest = page.read_text().split(START, 1)
+    generated, after = rest.split(END, 1)
+    return before, START + generated + END, after

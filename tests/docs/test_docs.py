@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -27,6 +28,7 @@ def anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
+@functools.cache  # a page is linked many times
 def anchors(doc: Path) -> set[str]:
     return {anchor(m.group(1)) for m in re.finditer(r"^#+ (.+)$", prose(doc), re.MULTILINE)}
 
