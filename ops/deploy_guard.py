@@ -26,7 +26,7 @@ from typing import Any
 
 from ops import template_parameters
 from ops.preflight import PreflightError, aws_session, friendly, logs_role_problem
-from ops.samconfig import Environment, load, parse_overrides
+from ops.samconfig import Environment, add_env_argument, load, parse_overrides
 from ops.stacks import describe_stack
 
 
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--env", default="default", help="samconfig.toml environment (default: default)")
+    add_env_argument(parser)
     parser.add_argument("--force", action="store_true", help="deploy even so (FORCE=1)")
     parser.add_argument(
         "--sam-deploy-flags",

@@ -15,8 +15,8 @@ import sys
 
 from botocore.exceptions import ClientError
 
-from ops.preflight import PreflightError, aws_session, friendly
-from ops.samconfig import load
+from ops.preflight import PreflightError, aws_session, error_code, friendly
+from ops.samconfig import add_env_argument, load
 from ops.stacks import describe_stack
 
 
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("action", choices=["pause", "resume"])
-    parser.add_argument("--env", default="default", help="samconfig.toml environment (default: default)")
+    add_env_argument(parser)
     args = parser.parse_args(argv)
     env = load(args.env)
     session = aws_session(env.region)
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             lambda_.delete_function_concurrency(FunctionName=function)
     except ClientError as exc:
-        raise PreflightError(f"Lambda refused ({exc.response.get('Error', {}).get('Code')})") from None
+        raise PreflightError(f"Lambda refused ({error_code(exc)})") from None
     print(f"resumed: {function} (reserved concurrency: {reserved or 'none'})")
     return 0
 

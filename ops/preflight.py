@@ -17,6 +17,11 @@ class PreflightError(Exception):
     """A prerequisite is missing: the message says which and what to do."""
 
 
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a refused call ("AccessDenied", "404"...), never its message."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 def aws_session(region: str) -> boto3.session.Session:
     """A session in `region` whose credentials AWS accepts (STS GetCallerIdentity, which needs no rights)."""
     if not region:
@@ -31,7 +36,7 @@ def aws_session(region: str) -> boto3.session.Session:
     except NoRegionError:
         raise PreflightError(f"region {region!r} is not a region") from None
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = error_code(exc)
         raise PreflightError(
             f"AWS refused these credentials ({code}): refresh them (`aws sso login`) or use another profile"
         ) from None
@@ -47,7 +52,7 @@ def require_bucket(session: boto3.session.Session, bucket: str) -> None:
     try:
         session.client("s3").head_bucket(Bucket=bucket)
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = error_code(exc)
         reasons = {"404": "does not exist", "403": "is not yours to write to"}
         reason = reasons.get(code, f"cannot be used ({code})")
         raise PreflightError(f"bucket {bucket} {reason}: create it, or name another: BUCKET=...") from None
@@ -102,10 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     """`make logs`'s first step: credentials that work in the environment's region."""
     import argparse
 
-    from ops.samconfig import load
+    from ops.samconfig import add_env_argument, load
 
     parser = argparse.ArgumentParser(description="Check credentials for a samconfig.toml environment.")
-    parser.add_argument("--env", default="default", help="samconfig.toml environment (default: default)")
+    add_env_argument(parser)
     env = load(parser.parse_args(argv).env)
     aws_session(env.region)
     return 0

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from ops.preflight import PreflightError, aws_session, friendly
-from ops.samconfig import load
+from ops.preflight import PreflightError, aws_session, error_code, friendly
+from ops.samconfig import add_env_argument, load
 from ops.stacks import describe_stack
 
 from api_key import parse_api_key  # the function's own check: a key it would refuse is refused here
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--env", default="default", help="samconfig.toml environment (default: default)")
+    add_env_argument(parser)
     parser.add_argument(
         "--secret-id", help="the secret's ARN or name (default: the stack's SecretArn output)"
     )
@@ -50,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             stack = describe_stack(session.client("cloudformation"), env.stack_name)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            raise PreflightError(f"the stack {env.stack_name} could not be read ({code})") from None
+            raise PreflightError(
+                f"the stack {env.stack_name} could not be read ({error_code(exc)})"
+            ) from None
         if stack is None:
             raise PreflightError(
                 f"no stack {env.stack_name} in {env.region}: make deploy ENV={env.name} first"

@@ -9,6 +9,7 @@ each choice here, checked against the template's own constraints first, so that 
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import re
 import shlex
@@ -43,6 +44,11 @@ def parse_overrides(text: str) -> dict[str, str]:
             raise ValueError(f"parameter override {item!r} is not Key=Value")
         overrides[name.removeprefix("ParameterKey=")] = value
     return overrides
+
+
+def add_env_argument(parser: argparse.ArgumentParser) -> None:
+    """`--env` (make's ENV): the samconfig.toml environment a command acts on."""
+    parser.add_argument("--env", default="default", help="samconfig.toml environment (default: default)")
 
 
 def load(name: str = "default", path: Path = SAMCONFIG) -> Environment:
@@ -109,10 +115,8 @@ def _rewrite(name: str, table: str, key: str, line: str, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(description="Show or keep an environment's parameter overrides.")
-    parser.add_argument("--env", default="default", help="samconfig.toml environment (default: default)")
+    add_env_argument(parser)
     parser.add_argument("--set", default="", help='"Key=Value ..." to keep in samconfig.toml')
     parser.add_argument("--unset", default="", help='"Key ..." to stop naming (the stack keeps its value)')
     parser.add_argument("--region", default="", help="the environment's region")
