@@ -30,6 +30,8 @@ from local.serve import LOCAL_PASSWORD, LOCAL_USER, LocalApi, local_api, stop_on
 from local.speech_standin import SpeechStandIn
 from local.stack import REPO, add_real_gradium_flag, gradium_key
 
+from quota import item_key, spent
+
 CLIENT = REPO / "clients" / "typescript" / "gradium-client.ts"
 DEMO = CLIENT.parent / "demo"
 TSC = REPO / "tests" / "clients" / "node_modules" / ".bin" / "tsc"
@@ -53,14 +55,11 @@ def quota_left(api: LocalApi, sub: str) -> dict[str, Any]:
     """The daily and per-minute limits of the local API and what `sub` has left of them (None: no limit)."""
     env = api.emulator.env
     per_day, per_minute = int(env["TOKENS_PER_USER_PER_DAY"]), int(env["TOKENS_PER_USER_PER_MINUTE"])
-    now = int(time.time())
+    now = time.time()
     spent_today = spent_minute = 0
-    if env.get("QUOTA_TABLE_NAME"):
-        item = api.stack.dynamodb.get_item(
-            TableName=env["QUOTA_TABLE_NAME"], Key={"pk": {"S": f"{sub}#{now // 86_400}"}}
-        ).get("Item", {})
-        spent_today = int(item.get("tokens", {}).get("N", "0"))
-        spent_minute = int(item.get(f"m{now % 86_400 // 60}", {}).get("N", "0"))
+    if env.get("QUOTA_TABLE_NAME"):  # read as the function writes it (quota.py's item layout)
+        item = api.stack.dynamodb.get_item(TableName=env["QUOTA_TABLE_NAME"], Key=item_key(sub, now))
+        spent_today, spent_minute = spent(item.get("Item", {}), now)
     return {
         "per_day": per_day,
         "left_today": max(0, per_day - spent_today) if per_day else None,

@@ -81,7 +81,7 @@ class TokenQuota:
         try:
             self._client.update_item(
                 TableName=self._table_name,
-                Key={"pk": {"S": f"{sub}#{day}"}},
+                Key=item_key(sub, now),
                 UpdateExpression=update,
                 ConditionExpression=" AND ".join(conditions),
                 ExpressionAttributeNames=names,
@@ -103,6 +103,17 @@ class TokenQuota:
             return DailyQuotaExceeded(retry_after=max(1, math.ceil(day_end - now)))
         minute_end = (int(now) // MINUTE_SECONDS + 1) * MINUTE_SECONDS
         return QuotaExceeded(retry_after=max(1, math.ceil(minute_end - now)))
+
+
+def item_key(sub: str, now: float) -> dict[str, Any]:
+    """The key of `sub`'s item for the UTC day of `now`."""
+    return {"pk": {"S": f"{sub}#{int(now) // DAY_SECONDS}"}}
+
+
+def spent(item: dict[str, Any], now: float) -> tuple[int, int]:
+    """What an item (GetItem's, in DynamoDB's JSON) counts: tokens today and in the minute of `now`."""
+    minute = int(now) % DAY_SECONDS // MINUTE_SECONDS
+    return _count(item.get("tokens")), _count(item.get(f"m{minute}"))
 
 
 def _count(attribute: object) -> int:
