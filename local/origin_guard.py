@@ -14,40 +14,20 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-# The JWKS moto serves per pool, which an app (or Amplify) may fetch to verify its tokens.
-_JWKS_PATH = re.compile(r"/[\w-]+_[0-9A-Za-z]+/\.well-known/jwks\.json")
-
-
-def is_cognito_call(environ: dict[str, Any]) -> bool:
-    """A Cognito user pools API call (JSON protocol, named by X-Amz-Target) or a pool's JWKS."""
-    method = environ["REQUEST_METHOD"]
-    if method == "OPTIONS":  # a preflight names no target: the call it announces is checked when it comes
-        return True
-    if method == "POST":
-        return environ.get("HTTP_X_AMZ_TARGET", "").startswith("AWSCognitoIdentityProviderService.")
-    return method == "GET" and bool(_JWKS_PATH.fullmatch(environ.get("PATH_INFO", "")))
-
 
 class OriginGuard:
-    """Refuses browser requests from any origin but `allowed_origin` (None: every browser request), and
-    requests `accept` does not take; answers CORS for `allowed_origin` only."""
+    """Refuses browser requests from any origin but `allowed_origin` (None: every browser request);
+    answers CORS for `allowed_origin` only."""
 
-    def __init__(
-        self,
-        app: WsgiApp,
-        allowed_origin: str | None = None,
-        accept: Callable[[dict[str, Any]], bool] = lambda environ: True,
-    ) -> None:
+    def __init__(self, app: WsgiApp, allowed_origin: str | None = None) -> None:
         self._app = app
         self._allowed_origin = allowed_origin
-        self._accept = accept
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         host = urlsplit("//" + environ.get("HTTP_HOST", "")).hostname
@@ -58,8 +38,6 @@ class OriginGuard:
             return _refuse(start_response, "this local endpoint answers no web page of that origin")
         if origin is None and environ.get("HTTP_SEC_FETCH_SITE") in ("cross-site", "same-site"):
             return _refuse(start_response, "this local endpoint answers no web page")
-        if not self._accept(environ):
-            return _refuse(start_response, "this local endpoint answers Cognito calls only")
         if origin is not None and environ["REQUEST_METHOD"] == "OPTIONS":
             start_response("204 No Content", [*_cors(origin, environ), ("Content-Length", "0")])
             return [b""]

@@ -1,10 +1,11 @@
 """`make serve`: the template's REST API on localhost, Docker-free, as close to API Gateway as we can make it.
 
 Routes, stage, CORS preflight and gateway responses come from `sam build`'s template with the parameter
-overrides applied. The Cognito authorizer checks real RS256 ID tokens (moto's Cognito by default, or a
-real pool with USER_POOL_ID). The built function runs warm under the Lambda Runtime Interface Emulator,
-its logs on the console. Secrets Manager and DynamoDB are a moto server that answers no web page; Cognito
-is moto's too, behind an endpoint that answers Cognito calls only, and CORS for AllowedOrigin only.
+overrides applied. The Cognito authorizer checks real RS256 ID tokens (moto's Cognito, signing with this
+checkout's own key, by default; or a real pool with USER_POOL_ID). The built function runs warm under the
+Lambda Runtime Interface Emulator, its logs on the console. Secrets Manager and DynamoDB are a moto server
+that answers no web page; Cognito is moto's too, behind an endpoint that answers what real Cognito answers
+an unsigned app (local/cognito_endpoint.py), and CORS for AllowedOrigin only.
 Gradium is the local stand-in, or the real service with `--real-gradium` (GRADIUM=real: the key from
 GRADIUM_API_KEY_FILE or a hidden prompt). `sam local start-api` cannot stand in: it skips
 Cognito authorizers and needs Docker.
@@ -33,6 +34,7 @@ from werkzeug.serving import DechunkedInput
 
 from local.api_gateway import RestApi, rest_api
 from local.cognito_authorizer import CognitoAuthorizer, Unauthorized, issuer_of
+from local.cognito_endpoint import CognitoEndpoint, sign_pool_tokens_with, signing_key
 from local.http_server import BackgroundHTTPServer
 from local.lambda_emulator import BUILD_DIR, REPO, LambdaEmulator
 from local.network import PortInUse, device_host, is_loopback, port_in_use_as, url_host
@@ -54,15 +56,11 @@ FUNCTION = "TokenFunction"
 INFO_FILE = REPO / ".aws-sam" / "local-api.json"
 STATE_FILE = REPO / ".aws-sam" / "local-pool.json"  # what keeps the local pool's ids across restarts
 AMPLIFY_OUTPUTS = REPO / ".aws-sam" / "amplify_outputs.json"  # the app's configuration for the local pool
+SIGNING_KEY_FILE = REPO / ".aws-sam" / "local-signing-key.json"  # the local pool's own key (mode 0600)
 LOCAL_USER = "dev@example.com"
 LOCAL_PASSWORD = "Local-dev-passphrase-1"  # moto's pool, on loopback only: not a secret
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 READ_TIMEOUT_SECONDS = 30  # a kept-alive connection idle (or a body stalled) this long is closed
-# moto routes a request by the service its credential scope names; the JWKS fetch needs one.
-MOTO_COGNITO_HEADERS = {
-    "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/cognito-idp/aws4_request, "
-    "SignedHeaders=host, Signature=0"
-}
 
 
 @dataclass
@@ -123,9 +121,10 @@ def local_api(
     allowed_origin = template.parameters.get("AllowedOrigin") or None
     # Bound first, then the local Cognito on PORT+1, before anything else takes a free port (maybe that one).
     server = BackgroundHTTPServer(BaseHTTPRequestHandler, port, host)
+    cognito = CognitoEndpoint(signing_key(SIGNING_KEY_FILE), REGION)
     try:
         with (
-            _cognito(host, port, allowed_origin) as cognito_url,
+            _cognito(cognito, host, port, allowed_origin) as cognito_url,
             local_stack(with_standin=not gradium_api_key) as stack,
         ):
             if user_pool_id:
@@ -136,10 +135,11 @@ def local_api(
             else:
                 pool = _create_local_pool(stack, template.parameters.get("RequiredGroup", ""), pool_name)
                 pool["issuer"] = issuer_of(region, pool["user_pool_id"])
+                # The pool signs with this checkout's key, which only the local Cognito's JWKS publishes.
+                sign_pool_tokens_with(cognito.key, pool["user_pool_id"], REGION)
+                cognito.pools.add(pool["user_pool_id"])
                 authorizer = CognitoAuthorizer(
-                    pool["issuer"],
-                    f"{stack.moto_url}/{pool['user_pool_id']}/.well-known/jwks.json",
-                    MOTO_COGNITO_HEADERS,
+                    pool["issuer"], f"{cognito_url}/{pool['user_pool_id']}/.well-known/jwks.json"
                 )
                 app_client = pool["app_client_id"]
             # The local pool's app client stands in for the stack's (ALLOWED_CLIENT_IDS).
@@ -170,11 +170,11 @@ def local_api(
 
 
 @contextlib.contextmanager
-def _cognito(host: str, port: int, allowed_origin: str | None) -> Iterator[str]:
+def _cognito(app: CognitoEndpoint, host: str, port: int, allowed_origin: str | None) -> Iterator[str]:
     """The local Cognito endpoint on HOST:PORT+1 (a free port with PORT 0)."""
     with contextlib.ExitStack() as running:
         with port_in_use_as(f"port {port + 1} on {host} (the local Cognito)"):
-            url = running.enter_context(cognito_endpoint(port + 1 if port else 0, allowed_origin, host))
+            url = running.enter_context(cognito_endpoint(app, port + 1 if port else 0, allowed_origin, host))
         yield url
 
 
@@ -478,8 +478,8 @@ def _stable_pool_name(fresh: bool) -> str:
 
     moto derives the pool's and the app client's ids from the pool's name and settings when its id strategy
     is HASH (MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY, moto/cognitoidp/utils.py `generate_id`), so the same
-    name gives the same ids: an app's dev configuration outlives a restart, and so do its ID tokens (moto
-    signs every pool's tokens with one bundled key), though not its refresh tokens.
+    name gives the same ids: an app's dev configuration outlives a restart, and so do its ID tokens (the
+    pool signs with this checkout's key, SIGNING_KEY_FILE, kept too), though not its refresh tokens.
     """
     os.environ["MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY"] = "HASH"
     os.environ["MOTO_COGNITO_IDP_USER_POOL_CLIENT_ID_STRATEGY"] = "HASH"

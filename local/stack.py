@@ -21,9 +21,10 @@ from werkzeug.serving import make_server
 from local.gradium_standin import GradiumStandIn
 from local.lambda_emulator import REPO
 from local.network import local_host, url_host
-from local.origin_guard import OriginGuard, is_cognito_call
+from local.origin_guard import OriginGuard
 
 if TYPE_CHECKING:
+    from local.cognito_endpoint import CognitoEndpoint
     from local.sam_template import Template
 
 EVENTS_DIR = REPO / "events"
@@ -195,13 +196,11 @@ def moto_server(threaded: bool = True, port: int = 0) -> Iterator[tuple[str, Cou
 
 @contextmanager
 def cognito_endpoint(
-    port: int = 0, allowed_origin: str | None = None, host: str = "127.0.0.1"
+    app: CognitoEndpoint, port: int = 0, allowed_origin: str | None = None, host: str = "127.0.0.1"
 ) -> Iterator[str]:
-    """The local Cognito an app is told to use: the same moto backends (moto keeps them per process), but
-    only Cognito calls and JWKS, and CORS for the app's own origin only. Listens on `host`; yields its
-    loopback URL."""
-    app = OriginGuard(DomainDispatcherApplication(create_backend_app), allowed_origin, is_cognito_call)
-    with wsgi_server(app, port, host=host) as url:
+    """Serve the local Cognito an app is told to use (local/cognito_endpoint.py), with CORS for the app's
+    own origin only, on `host`; yields its loopback URL."""
+    with wsgi_server(OriginGuard(app, allowed_origin), port, host=host) as url:
         yield url
 
 

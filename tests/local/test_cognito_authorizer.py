@@ -17,10 +17,14 @@ from local.cognito_authorizer import (
     gateway_claim,
     issuer_of,
 )
-from local.serve import MOTO_COGNITO_HEADERS
 from local.stack import REGION, moto_client, moto_server
 
 PASSWORD = "Local-dev-passphrase-1"
+# moto's server routes a request by the service its credential scope names; the JWKS fetch needs one.
+MOTO_COGNITO_HEADERS = {
+    "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/cognito-idp/aws4_request, "
+    "SignedHeaders=host, Signature=0"
+}
 
 
 @pytest.fixture(scope="module")

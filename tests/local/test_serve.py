@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ from local.serve import (
     AMPLIFY_OUTPUTS,
     INFO_FILE,
     LOCAL_PASSWORD,
+    SIGNING_KEY_FILE,
     STATE_FILE,
     LocalApi,
     local_api,
@@ -64,9 +66,14 @@ def call(
 
 
 def moto_signing_key() -> RSAKey:
-    """The key moto signs every pool's tokens with (bundled in moto), to forge an expired token."""
+    """The key moto signs every pool's tokens with, bundled in moto: anyone who installs moto has it."""
     path = Path(moto.__file__).parent / "cognitoidp" / "resources" / "jwks-private.json.gz"
     return RSAKey.import_key(json.loads(gzip.decompress(path.read_bytes())))
+
+
+def local_signing_key() -> RSAKey:
+    """The key this checkout's local pool signs with (only make serve and its owner can read it)."""
+    return RSAKey.import_key(json.loads(SIGNING_KEY_FILE.read_text()))
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -76,6 +83,12 @@ def claims_of(token: str) -> dict[str, Any]:
 
 def expired(api: LocalApi) -> str:
     claims = claims_of(api.id_token()) | {"exp": int(time.time()) - 60, "iat": int(time.time()) - 3660}
+    return jwt.encode({"alg": "RS256", "kid": "dummy"}, claims, local_signing_key())
+
+
+def forged_with_motos_key(api: LocalApi) -> str:
+    """The review's forgery: a new user's token (same iss, aud and kid) signed with moto's shipped key."""
+    claims = claims_of(api.id_token()) | {"sub": "00000000-0000-4000-8000-00000000f0e9"}
     return jwt.encode({"alg": "RS256", "kid": "dummy"}, claims, moto_signing_key())
 
 
@@ -112,6 +125,7 @@ REFUSED: dict[str, Callable[[LocalApi], str | None]] = {
     "bearer-and-nothing": lambda api: "Bearer ",
     "bearer-access-token": lambda api: "Bearer " + api.sign_in()["AccessToken"],
     "forged-with-moto-kid": lambda api: other_key(api, "dummy"),
+    "forged-with-motos-shipped-key": forged_with_motos_key,
     "unknown-kid": lambda api: other_key(api, "rotated-2026"),
     "another-pool": other_pool,
     "expired": expired,
@@ -367,10 +381,96 @@ def test_a_page_without_an_origin_header_or_under_another_host_name_is_refused(
     assert call(jwks, "GET")[0] == 200
 
 
-def test_the_apps_cognito_endpoint_answers_cognito_only_and_its_origin_only(api: LocalApi) -> None:
+def scope(service: str) -> dict[str, str]:
+    """A SigV4-looking Authorization whose credential scope names `service`: moto routes by it."""
+    return {
+        "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, "
+        "SignedHeaders=host, Signature=0"
+    }
+
+
+def admin_create_user(api: LocalApi) -> tuple[str, dict[str, Any], dict[str, str]]:
+    body = {"UserPoolId": api.info["user_pool_id"], "Username": "mallory@example.com"}
+    return "AWSCognitoIdentityProviderService.AdminCreateUser", body, scope("cognito-idp")
+
+
+# The review's reproductions against the app-facing Cognito port, each with no Origin header (curl).
+NOT_FOR_APPS: dict[str, Callable[[LocalApi], tuple[str, dict[str, Any], dict[str, str]]]] = {
+    "secret-value": lambda api: (
+        "AWSCognitoIdentityProviderService.GetSecretValue",
+        {"SecretId": secret_id(api)},
+        scope("secretsmanager"),
+    ),
+    "list-secrets": lambda api: (
+        "AWSCognitoIdentityProviderService.ListSecrets",
+        {},
+        scope("secretsmanager"),
+    ),
+    "dynamodb-tables": lambda api: (
+        "AWSCognitoIdentityProviderService.x_20120810.ListTables",
+        {},
+        scope("dynamodb"),
+    ),
+    "secrets-target": lambda api: ("secretsmanager.GetSecretValue", {"SecretId": secret_id(api)}, {}),
+    "list-user-pools": lambda api: (
+        "AWSCognitoIdentityProviderService.ListUserPools",
+        {"MaxResults": 10},
+        scope("cognito-idp"),
+    ),
+    "admin-create-user": admin_create_user,
+    "admin-add-to-group": lambda api: (
+        "AWSCognitoIdentityProviderService.AdminAddUserToGroup",
+        {"UserPoolId": api.info["user_pool_id"], "Username": api.info["username"], "GroupName": "voice"},
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("probe", NOT_FOR_APPS)
+def test_the_apps_cognito_endpoint_answers_no_other_service_and_no_management_action(
+    api: LocalApi, probe: str
+) -> None:
+    target, body, headers = NOT_FOR_APPS[probe](api)
+    status, answer_headers, answer = aws_call(api.info["cognito_endpoint"], target, body, headers)
+    assert status == 400, answer
+    kind = json.loads(answer)["__type"]
+    assert kind in ("UnknownOperationException", "MissingAuthenticationTokenException")
+    assert answer_headers["x-amzn-ErrorType"] == kind
+    for leaked in (b"SecretString", b"SecretList", b"TableNames", b"UserPools", b"gd_", b"mallory"):
+        assert leaked not in answer
+    idp = moto_client(api.stack.moto_url, "cognito-idp")
+    users = idp.list_users(UserPoolId=api.info["user_pool_id"])["Users"]
+    assert "mallory@example.com" not in [user["Username"] for user in users]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/moto-api/data.json"),
+        ("POST", "/moto-api/reset"),
+        ("GET", "/"),
+        ("GET", "/x/.well-known/jwks.json"),
+    ],
+)
+def test_the_apps_cognito_endpoint_serves_nothing_of_motos_own(api: LocalApi, method: str, path: str) -> None:
+    status, _, body = call(api.info["cognito_endpoint"] + path, method)
+    assert status in (403, 404) and b"moto" not in body.lower()
+    assert call(api.token_url, headers={"Authorization": api.id_token()})[0] == 200  # nothing was reset
+
+
+def test_the_apps_cognito_endpoint_publishes_only_this_checkouts_key(api: LocalApi) -> None:
+    pool = api.info["user_pool_id"]
+    status, _, body = call(f"{api.info['cognito_endpoint']}/{pool}/.well-known/jwks.json", "GET")
+    assert status == 200
+    published = [RSAKey.import_key(key).thumbprint() for key in json.loads(body)["keys"]]
+    assert published == [local_signing_key().thumbprint()] != [moto_signing_key().thumbprint()]
+    assert stat.S_IMODE(SIGNING_KEY_FILE.stat().st_mode) == 0o600
+    status, _, body = call(f"{api.info['cognito_endpoint']}/{pool}/.well-known/openid-configuration", "GET")
+    assert status == 200 and json.loads(body)["issuer"] == api.info["issuer"]
+
+
+def test_the_apps_cognito_endpoint_signs_in_by_password_and_srp_for_its_origin_only(api: LocalApi) -> None:
     cognito = api.info["cognito_endpoint"]
-    status, _, body = aws_call(cognito, "secretsmanager.GetSecretValue", {"SecretId": secret_id(api)})
-    assert status == 403 and b"Cognito calls only" in body
     sign_in = {
         "ClientId": api.info["app_client_id"],
         "AuthFlow": "USER_PASSWORD_AUTH",
@@ -381,6 +481,17 @@ def test_the_apps_cognito_endpoint_answers_cognito_only_and_its_origin_only(api:
     )
     assert status == 200 and "IdToken" in json.loads(body)["AuthenticationResult"]
     assert headers["Access-Control-Allow-Origin"] == ORIGIN
+    tokens = json.loads(body)["AuthenticationResult"]
+    status, _, body = aws_call(
+        cognito, "AWSCognitoIdentityProviderService.GetUser", {"AccessToken": tokens["AccessToken"]}
+    )
+    assert status == 200 and json.loads(body)["Username"]
+    srp = sign_in | {
+        "AuthFlow": "USER_SRP_AUTH",
+        "AuthParameters": {"USERNAME": api.info["username"], "SRP_A": "ab" * 64},
+    }
+    status, _, body = aws_call(cognito, "AWSCognitoIdentityProviderService.InitiateAuth", srp)
+    assert status == 200 and json.loads(body)["ChallengeName"] == "PASSWORD_VERIFIER"
     status, headers, _ = call(
         cognito,
         "OPTIONS",
@@ -472,7 +583,7 @@ def test_a_malformed_chunked_body_is_a_400_that_closes_the_connection(api: Local
 
 
 def test_a_token_without_a_kid_is_the_gateways_401(api: LocalApi) -> None:
-    token = jwt.encode({"alg": "RS256"}, claims_of(api.id_token()), moto_signing_key())
+    token = jwt.encode({"alg": "RS256"}, claims_of(api.id_token()), local_signing_key())
     status, _, body = call(api.token_url, headers={"Authorization": token})
     assert (status, json.loads(body)) == (401, {"error": "Unauthorized"})
 
@@ -570,3 +681,22 @@ def test_the_android_emulators_address_for_this_machine_is_accepted(api: LocalAp
     jwks = f"{api.info['cognito_endpoint']}/{api.info['user_pool_id']}/.well-known/jwks.json"
     port = urlsplit(jwks).port
     assert call(jwks, "GET", {"Host": f"10.0.2.2:{port}"})[0] == 200
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The IPv4 and IPv6 addresses a socket listens on at `port` (from /proc/net/tcp{,6}, hex)."""
+    addresses = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.rsplit(":", 1)
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                addresses.add(address)
+    return addresses
+
+
+def test_with_host_0000_the_lambda_emulators_port_stays_on_loopback() -> None:
+    """The emulator checks no Host or Origin: no device on the LAN may reach it."""
+    with local_api(host="0.0.0.0") as api:  # noqa: S104 (the point of the test)
+        assert listening_addresses(int(urlsplit(api.base_url).port or 0)) == {"00000000"}  # the API: all
+        assert listening_addresses(api.emulator.port) == {"0100007F"}  # 127.0.0.1, and nothing else
