@@ -79,6 +79,17 @@ RULES = (
         "lets anyone create an account, and each may spend up to the daily cap",
     ),
     Rule(
+        "ExistingUserPoolClientId",
+        _removed,
+        "empties the app-client allow-list of a brought-in pool: every app client of it gets tokens",
+    ),
+    Rule("GradiumTokenUrl", _changed, "sends the Gradium API key to another host"),
+    Rule(
+        "QuotaFailOpen",
+        lambda live, planned: live != "true" and planned == "true",
+        "issues tokens without any quota while DynamoDB fails",
+    ),
+    Rule(
         "AllowedClientIds",
         lambda live, planned: live != "*" and planned == "*",
         "lets every app client of the pool get tokens",

@@ -107,8 +107,13 @@ def _origin(origin: str, setting: Setting) -> str:
     return origin
 
 
+# The API key goes to Gradium and nowhere else: an https host under this domain, or a loopback stand-in.
+GRADIUM_DOMAIN = "gradium.ai"
+
+
 def _token_url(url: str, setting: Setting) -> str:
-    """GRADIUM_TOKEN_URL: https anywhere, plain http only for loopback (local stand-ins and tests).
+    """GRADIUM_TOKEN_URL: https to gradium.ai or a host under it; plain http only for loopback (local
+    stand-ins and tests). Any other host would receive the API key: a configuration error at cold start.
 
     Checked with urllib3's own parser, the one the Gradium client builds its connection with, so a
     URL accepted here cannot fail there (a port above 65535, a port that is not a number).
@@ -130,11 +135,19 @@ def _token_url(url: str, setting: Setting) -> str:
         raise ConfigError(
             "GRADIUM_TOKEN_URL must be an absolute ASCII URL without credentials, query or fragment"
         )
-    if parts.scheme == "https":
+    if parts.scheme == "https" and _is_gradium(parts.host):
         return url
     if parts.scheme == "http" and _is_loopback(parts.host):
         return url
-    raise ConfigError("GRADIUM_TOKEN_URL must use https (plain http is allowed only for loopback hosts)")
+    raise ConfigError(
+        f"GRADIUM_TOKEN_URL must be https on {GRADIUM_DOMAIN} or a host under it (the API key is sent "
+        "there), or plain http on a loopback host"
+    )
+
+
+def _is_gradium(host: str) -> bool:
+    host = host.lower()
+    return host == GRADIUM_DOMAIN or host.endswith("." + GRADIUM_DOMAIN)
 
 
 def _is_loopback(host: str) -> bool:
@@ -155,7 +168,7 @@ SETTINGS: dict[str, Setting] = {
         "GradiumTokenUrl",
         "https://api.gradium.ai/api/api-keys/token",
         _token_url,
-        "Gradium's token endpoint: https, or plain http for loopback",
+        "Gradium's token endpoint: https on gradium.ai or a host under it, or plain http for loopback",
     ),
     # The function's own timeout (template) must cover the Gradium budget plus the secret reads and the
     # quota update; API Gateway gives up after 29 s, so a larger budget could never be honoured.

@@ -81,6 +81,14 @@ def test_a_first_deploy_goes_ahead_and_lists_its_settings(cloudformation: Any) -
         ({"ReservedConcurrency": "20"}, {"ReservedConcurrency": "0"}, "cap on spend"),
         ({"AllowedClientIds": ""}, {"AllowedClientIds": "*"}, "every app client"),
         ({"SelfSignUp": "false"}, {"SelfSignUp": "true"}, "anyone create an account"),
+        # The second review's replays, each through the guard's own check.
+        ({"ExistingUserPoolClientId": "4q2h7k9m1n3p"}, {"ExistingUserPoolClientId": ""}, "every app client"),
+        (
+            {"GradiumTokenUrl": "https://api.gradium.ai/api/api-keys/token"},
+            {"GradiumTokenUrl": "https://eu.api.gradium.ai/api/api-keys/token"},
+            "API key to another host",
+        ),
+        ({"QuotaFailOpen": "false"}, {"QuotaFailOpen": "true"}, "without any quota"),
     ],
 )
 def test_a_samconfig_value_that_weakens_the_live_stack_is_refused(

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.template.rules import broken_rules
 from tests.template.translation import SOURCE, of_type, translate
 
 import config
@@ -584,6 +585,12 @@ TOKEN_URLS = {
     "https://api.gradium.ai/api keys/token": False,
     "https://api.gr\u00e4dium.ai/api/api-keys/token": False,
     "http://api.gradium.ai/api/api-keys/token": False,
+    "https://gradium.ai/api/api-keys/token": True,
+    # The review's reproduction: the key went to any https host the parameter named.
+    "https://collector.example.com/api/api-keys/token": False,
+    "https://api.gradium.ai.example.com/api/api-keys/token": False,
+    "https://evilgradium.ai/api/api-keys/token": False,
+    "https://api.gradium.ai./api/api-keys/token": False,
 }
 
 
@@ -731,3 +738,27 @@ def test_oauth_urls_are_https_or_localhost(url: str, valid: bool) -> None:
     assert (re.fullmatch(parameter.allowed_pattern or "", url) is not None) is valid
     if valid:
         assert parameter.refusal(url) is None
+
+
+POOL_ARN = "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbC123"
+
+
+@pytest.mark.parametrize(
+    ("parameters", "broken"),
+    [
+        ({}, []),
+        # The review's replay: a brought-in pool with no client named allowed every app client of it.
+        ({"ExistingUserPoolArn": POOL_ARN}, ["BroughtInPoolNamesItsAppClients"]),
+        ({"ExistingUserPoolArn": POOL_ARN, "ExistingUserPoolClientId": "4q2h7k9m1n3p"}, []),
+        ({"ExistingUserPoolArn": POOL_ARN, "AllowedClientIds": "*"}, []),
+        ({"HostedUiDomainPrefix": "voice"}, ["HostedUiNeedsCallbacks"]),
+        (
+            {"PermissionsBoundaryArn": "arn:aws:iam::1:policy/b", "ConfigureApiGatewayLogsRole": "true"},
+            ["AccountLogsRoleNeedsAnAdministrator"],
+        ),
+    ],
+)
+def test_the_rules_refuse_a_deploy_before_it_changes_anything(
+    parameters: dict[str, str], broken: list[str]
+) -> None:
+    assert broken_rules(**parameters) == broken

@@ -38,7 +38,7 @@ def test_every_setting_is_read() -> None:
     settings = Settings.from_env(
         SECRET
         | {
-            "GRADIUM_TOKEN_URL": "https://gradium.example.com/token",
+            "GRADIUM_TOKEN_URL": "https://eu.api.gradium.ai/token",
             "GRADIUM_TIMEOUT_SECONDS": "2.5",
             "SECRET_CACHE_TTL_SECONDS": "60",
             "REQUIRED_GROUP": " voice-users ",
@@ -50,7 +50,7 @@ def test_every_setting_is_read() -> None:
             "TRACING_ENABLED": "1",
         }
     )
-    assert settings.token_url == "https://gradium.example.com/token"
+    assert settings.token_url == "https://eu.api.gradium.ai/token"
     assert settings.timeout_seconds == 2.5
     assert settings.secret_cache_ttl_seconds == 60
     assert settings.required_group == "voice-users"
@@ -125,6 +125,11 @@ def test_plain_http_is_allowed_for_loopback_only(url: str) -> None:
         "https://api.gr\u00e4dium.ai/api/api-keys/token",
         "https://api.gradium.ai/api/api keys/token",
         "https:///api/api-keys/token",
+        # The key goes to Gradium alone: no other https host, however it is spelt.
+        "https://gradium.example.com/token",
+        "https://api.gradium.ai.evil.example/token",
+        "https://evilgradium.ai/token",
+        "https://127.0.0.1/token",
     ],
 )
 def test_other_token_urls_are_refused(url: str) -> None:
