@@ -762,3 +762,17 @@ def test_the_rules_refuse_a_deploy_before_it_changes_anything(
     parameters: dict[str, str], broken: list[str]
 ) -> None:
     assert broken_rules(**parameters) == broken
+
+
+def test_the_audit_lines_and_the_key_outlive_a_delete_or_a_replacing_update() -> None:
+    """A `sam delete` (or an update that replaces them) must not take the audit trail or the key along."""
+    resources = translate()["Resources"]
+    for name in ("TokenFunctionLogGroup", "ApiAccessLogGroup", "GradiumApiKeySecret", "UserPool"):
+        assert resources[name].get("DeletionPolicy") == "Retain", name
+        assert resources[name].get("UpdateReplacePolicy") == "Retain", name
+    function = resources["TokenFunction"]["Properties"]
+    # The retained group is the one the function writes its audit lines to.
+    assert function["LoggingConfig"]["LogGroup"] == {"Ref": "TokenFunctionLogGroup"}
+    deleting = (REPO / "docs" / "deploying.md").read_text()
+    for kept in ("/aws/lambda/$STACK-token", "/aws/apigateway/$STACK-access", "$STACK/gradium-api-key"):
+        assert kept in deleting, kept
