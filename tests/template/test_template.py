@@ -358,7 +358,7 @@ def test_the_dashboard(translated: dict[str, Any]) -> None:
 MONITOR_PARTS = {
     "CreditsMonitorFunction": "AWS::Lambda::Function",
     "CreditsMonitorFunctionCreditsCheck": "AWS::Scheduler::Schedule",
-    "CreditsMonitorFunctionCreditsCheckRole": "AWS::IAM::Role",  # lets the scheduler invoke the function
+    "CreditsCheckRole": "AWS::IAM::Role",  # lets the scheduler invoke the function, and nothing else
     "CreditsMonitorRole": "AWS::IAM::Role",
     "CreditsMonitorLogGroup": "AWS::Logs::LogGroup",
     "CreditsLowAlarm": "AWS::CloudWatch::Alarm",
