@@ -28,7 +28,7 @@ PYTHON313 ?= python3.13
 # Our virtualenv's python3.13 first on PATH: `sam build` then finds the runtime's Python there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv build invoke serve demo unit test lint format validate bench chaos smoke config put-key publish deploy deploy-prod pause resume logs clean
+.PHONY: help venv build invoke serve demo unit test lint format validate bench chaos smoke smoke-user config put-key publish deploy deploy-prod pause resume logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -128,6 +128,9 @@ smoke: $(VENV)/.installed ## With ENV=default|prod (or STACK=name): smoke-test t
 	else \
 		$(MAKE) --no-print-directory build && $(BIN)/pytest tests/smoke; \
 	fi
+
+smoke-user: $(VENV)/.installed ## Once per environment, as an administrator: ENV's smoke-test user, its password kept for the pipeline alone
+	@$(OPS) ops.smoke_user --env "$(DEPLOY_ENV)"
 
 config: $(VENV)/.installed ## Keep parameter overrides in samconfig.toml for ENV, checked against the template: SET="Key=Value ..." UNSET="Key ..." REGION=eu-west-1
 	@$(OPS) ops.samconfig --env "$(DEPLOY_ENV)" --set "$(SET)" --unset "$(UNSET)" $(if $(REGION),--region "$(REGION)")

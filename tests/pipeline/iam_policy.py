@@ -4,7 +4,8 @@ moto cannot answer this: its IAM enforcement fills no condition context but `sts
 (moto/iam/utils.py, `format_incoming_conditional_values`, 5.2.5), so `iam:PermissionsBoundary` and
 `aws:ResourceTag/...` conditions are never met there. This follows AWS's documented logic for the parts
 our policies use: an explicit Deny wins, else some Allow must match; `*`/`?` wildcards (actions without
-case); StringEquals, StringNotEquals, StringLike, ArnEquals, ArnLike, their IfExists forms, and Null.
+case); StringEquals, StringNotEquals, StringLike, ArnEquals, ArnNotEquals, ArnLike, their IfExists forms,
+and Null.
 An identity policy and a permissions boundary both have to allow (`allowed_within`).
 """
 
@@ -32,12 +33,12 @@ def _condition_holds(operator: str, key: str, expected: Any, context: Mapping[st
     if_exists = operator.endswith("IfExists")
     operator = operator.removesuffix("IfExists")
     if key not in context:
-        return if_exists or operator == "StringNotEquals"
+        return if_exists or operator in ("StringNotEquals", "ArnNotEquals")
     actual = context[key]
     wanted = [str(value) for value in _as_list(expected)]
     if operator in ("StringEquals", "ArnEquals"):
         return actual in wanted
-    if operator == "StringNotEquals":
+    if operator in ("StringNotEquals", "ArnNotEquals"):
         return actual not in wanted
     if operator in ("StringLike", "ArnLike"):
         return any(_matches(pattern, actual) for pattern in wanted)

@@ -14,6 +14,7 @@ import pytest
 from samcli.yamlhelper import yaml_parse
 
 from local.sam_template import Resolver
+from ops.smoke_user import secret_name
 from tests.pipeline.iam_policy import allowed_within, decision
 from tests.template.translation import translate
 
@@ -112,7 +113,7 @@ def test_every_grant_is_scoped(bootstrap: dict[str, Any]) -> None:
                     resources = json.dumps(statement["Resource"])
                     assert re.search(
                         r"StackName|ArtifactsBucket|CloudFormationExecutionRole|userpool|"
-                        r"transform|webacl|aws:policy|restapis|::/account",
+                        r"transform|webacl|aws:policy|restapis|::/account|SmokeTestUserSecret",
                         resources,
                     ), statement["Sid"]
 
@@ -288,15 +289,24 @@ def test_every_role_of_the_application_takes_the_boundary() -> None:
     assert assertion["Assert"] == {"Fn::Equals": [{"Ref": "ConfigureApiGatewayLogsRole"}, "false"]}
 
 
-def test_a_dev_job_cannot_touch_another_pools_users(bootstrap: dict[str, Any]) -> None:
-    """The review's reproduction: the pipeline role could reset any user's password in any pool."""
+def test_a_dev_job_cannot_touch_any_pools_users(bootstrap: dict[str, Any]) -> None:
+    """The review's reproduction: the deploy role could reset the password of any user of a pool carrying
+    the stack's tag, and operators were told to tag a brought-in (shared) pool. Now it has no user-admin
+    action at all: it signs in as the app does, as a user an administrator made once."""
     policies = bootstrap_policies(bootstrap)
     pool = f"arn:aws:cognito-idp:us-east-1:{ACCOUNT}:userpool/us-east-1_AbC123"
     pipeline, execution = policies["PipelineExecutionRole"], policies["CloudFormationExecutionRole"]
-    for action in ("cognito-idp:AdminSetUserPassword", "cognito-idp:AdminInitiateAuth"):
-        assert decision(pipeline, action, pool, {TAG: DEV}) == "allow"
-        assert decision(pipeline, action, pool, {TAG: PROD}) != "allow"
-        assert decision(pipeline, action, pool) != "allow"  # another application's untagged pool
+    for action in (
+        "cognito-idp:AdminSetUserPassword",
+        "cognito-idp:AdminInitiateAuth",
+        "cognito-idp:AdminCreateUser",
+        "cognito-idp:AdminDeleteUser",
+        "cognito-idp:AdminAddUserToGroup",
+    ):
+        for context in ({TAG: DEV}, {TAG: PROD}, {}):
+            assert decision(pipeline, action, pool, context) != "allow", (action, context)
+            assert decision(execution, action, pool, context) != "allow", (action, context)
+    assert "cognito-idp:Admin" not in json.dumps(bootstrap["Resources"]["PipelineExecutionRole"])
     for action in ("cognito-idp:UpdateUserPool", "cognito-idp:CreateUserPoolClient"):
         assert decision(execution, action, pool, {TAG: DEV}) == "allow"
         assert decision(execution, action, pool, {TAG: PROD}) != "allow"
@@ -310,6 +320,41 @@ def test_a_dev_job_cannot_touch_another_pools_users(bootstrap: dict[str, Any]) -
     assert decision(execution, create, "*") != "allow"
     tags = translate()["Resources"]["UserPool"]["Properties"]["UserPoolTags"]
     assert tags == {"gradium-token-broker-stack": {"Ref": "AWS::StackName"}}
+    assert "tag-resource" not in (REPO / "docs" / "deploying.md").read_text()  # nobody tags a shared pool
+
+
+def test_only_the_pipeline_reads_the_smoke_users_password(bootstrap: dict[str, Any]) -> None:
+    secret = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{secret_name(DEV)}-AbCdEf"
+    pipeline_role = role("dev-pipeline-PipelineExecutionRole-1A2B")
+    names = {
+        "AWS::Region": "us-east-1",
+        "AWS::AccountId": ACCOUNT,
+        "SmokeTestUserSecret": secret,
+        "PipelineExecutionRole.Arn": pipeline_role,
+        "CloudFormationExecutionRole.Arn": role("dev-pipeline-CloudFormationExecutionRole"),
+        "ArtifactsBucket.Arn": "arn:aws:s3:::dev-artifacts",
+    }
+    parameters = {name: str(spec.get("Default", "")) for name, spec in bootstrap["Parameters"].items()}
+    resolve = Resolver(bootstrap, parameters | {"StackName": DEV}, "us-east-1", names)
+    resources = bootstrap["Resources"]
+    assert resolve(resources["SmokeTestUserSecret"]["Properties"]["Name"]) == secret_name(DEV)
+    pipeline = [
+        statement
+        for policy in resources["PipelineExecutionRole"]["Properties"]["Policies"]
+        for statement in resolve(policy["PolicyDocument"]["Statement"])
+    ]
+    assert decision(pipeline, "secretsmanager:GetSecretValue", secret) == "allow"
+    other = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{DEV}/gradium-api-key-AbCdEf"
+    assert decision(pipeline, "secretsmanager:GetSecretValue", other) != "allow"  # never the Gradium key
+    policy = resolve(resources["SmokeTestUserSecretPolicy"]["Properties"]["ResourcePolicy"]["Statement"])
+    admin = role("Administrator")
+    assert decision(policy, "secretsmanager:GetSecretValue", secret, {"aws:PrincipalArn": admin}) == "deny"
+    assert decision(policy, "secretsmanager:GetSecretValue", secret, {"aws:PrincipalArn": pipeline_role}) != (
+        "deny"
+    )
+    steps = workflow("deploy.yml")["jobs"]["dev"]["steps"]
+    [smoke] = [step for step in steps if step.get("name") == "Smoke test the deployed stack"]
+    assert "--user-from-secret" in smoke["run"] and "--create-user" not in smoke["run"]
 
 
 def test_the_pipeline_cannot_set_the_accounts_api_gateway_settings(bootstrap: dict[str, Any]) -> None:

@@ -3,10 +3,11 @@
     python -m tests.smoke.smoke --stack gradium-token-broker-dev --create-user --delete-user
 
 Steps: read the stack's outputs (or take them as flags), sign a test user in to the user pool (with
-admin calls, which need your IAM credentials), check that the endpoint refuses a request without a
-token, get a token with the user's ID token, then (unless --no-websocket) open Gradium's TTS socket
-with it, send a setup and a short text, check that audio arrives, and check that a second connection
-with the same token is refused: a token is single-use.
+admin calls, which need your IAM credentials; or, with --user-from-secret, as the app does: SRP with the
+app client, the user and password from the secret `make smoke-user` wrote, which is what the pipeline
+does), check that the endpoint refuses a request without a token, get a token with the user's ID token,
+then (unless --no-websocket) open Gradium's TTS socket with it, send a setup and a short text, check that
+audio arrives, and check that a second connection with the same token is refused: a token is single-use.
 
 It never prints a token, the API key, the password or a JWT. The password of an existing user comes
 from the SMOKE_PASSWORD variable, never from a flag (flags end up in shell history and `ps`).
@@ -16,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import json
 import os
-import secrets
 import sys
 import urllib.error
 import urllib.request
@@ -34,10 +33,10 @@ from websockets.sync.client import connect
 
 from ops.preflight import PreflightError, aws_session
 from ops.samconfig import load as load_environment
+from ops.smoke_user import DEFAULT_USERNAME, create_user, generated_password, secret_name
 from ops.stacks import stack_outputs as outputs_of
 
 DEFAULT_TTS_URL = "wss://api.gradium.ai/api/speech/tts"
-DEFAULT_USERNAME = "smoke-test@example.com"
 DEFAULT_VOICE = "YTpq7expH9539ERJ"
 SMOKE_TEXT = "Hello from the Gradium token broker smoke test."
 TIMEOUT_SECONDS = 15
@@ -82,23 +81,11 @@ def stack_outputs(stack: str, session: boto3.session.Session) -> Target:
 def sign_in(
     cognito: Any, target: Target, username: str, password: str | None, create: bool, redact: Redactor
 ) -> tuple[str, str]:
-    """Return (ID token, password); creates the user first when asked."""
+    """Return (ID token, password), signed in with the operator's admin calls; creates the user first when
+    asked (an existing one keeps its account and gets the password)."""
     if create:
         password = password or generated_password()
-        # An existing user keeps its account; its password is set again below.
-        with contextlib.suppress(cognito.exceptions.UsernameExistsException):
-            cognito.admin_create_user(
-                UserPoolId=target.user_pool_id,
-                Username=username,
-                MessageAction="SUPPRESS",
-                UserAttributes=[
-                    {"Name": "email", "Value": username},
-                    {"Name": "email_verified", "Value": "true"},
-                ],
-            )
-        cognito.admin_set_user_password(
-            UserPoolId=target.user_pool_id, Username=username, Password=password, Permanent=True
-        )
+        create_user(cognito, target.user_pool_id, username, password)
     if not password:
         raise SmokeFailure("set SMOKE_PASSWORD for an existing user, or pass --create-user")
     redact.add(password)
@@ -115,9 +102,34 @@ def sign_in(
     return id_token, password
 
 
-def generated_password() -> str:
-    # Meets the template's policy: 12+ characters with lower case, upper case and digits.
-    return "Sm0ke-" + secrets.token_urlsafe(18) + "aA1"
+def sign_in_as_the_app(
+    cognito: Any, secrets_manager: Any, target: Target, stack_name: str, redact: Redactor
+) -> tuple[str, str]:
+    """(username, ID token) of the smoke user whose credentials `make smoke-user` kept in the pipeline's
+    secret, signed in as the app signs in (USER_SRP_AUTH with the app client): no IAM action on the pool."""
+    from pycognito.aws_srp import AWSSRP  # Cognito's SRP, as Amplify does it; only this path needs it
+
+    stored = secrets_manager.get_secret_value(SecretId=secret_name(stack_name))["SecretString"]
+    try:
+        credentials = json.loads(stored)
+        username, password = credentials["username"], credentials["password"]
+    except (ValueError, TypeError, KeyError):
+        raise SmokeFailure(
+            f"{secret_name(stack_name)} holds no username and password: make smoke-user"
+        ) from None
+    redact.add(password)
+    srp = AWSSRP(
+        username=username,
+        password=password,
+        pool_id=target.user_pool_id,
+        client_id=target.client_id,
+        client=cognito,
+    )
+    id_token = srp.authenticate_user().get("AuthenticationResult", {}).get("IdToken")
+    if not id_token:
+        raise SmokeFailure("sign-in needs a further challenge")
+    redact.add(id_token)
+    return username, id_token
 
 
 def post(url: str, authorization: str | None) -> tuple[int, dict[str, str], bytes]:
@@ -228,6 +240,11 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> i
     parser.add_argument(
         "--username", default=DEFAULT_USERNAME, help=f"test user (default {DEFAULT_USERNAME})"
     )
+    parser.add_argument(
+        "--user-from-secret",
+        action="store_true",
+        help="sign in as the app does (SRP), as the user `make smoke-user` keeps in the stack's secret",
+    )
     parser.add_argument("--create-user", action="store_true", help="create the user, or reset its password")
     parser.add_argument("--delete-user", action="store_true", help="delete the user at the end")
     parser.add_argument("--no-websocket", action="store_true", help="stop after getting a token")
@@ -274,6 +291,17 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> i
         return state["target"].token_url
 
     def signed_in() -> str:
+        if args.user_from_secret:
+            if not args.stack:
+                raise SmokeFailure("--user-from-secret needs --stack or --env")
+            username, state["id_token"] = sign_in_as_the_app(
+                session.client("cognito-idp"),
+                session.client("secretsmanager"),
+                state["target"],
+                args.stack,
+                redact,
+            )
+            return f"{username} has an ID token (SRP, the app's flow)"
         id_token, state["password"] = sign_in(
             session.client("cognito-idp"),
             state["target"],

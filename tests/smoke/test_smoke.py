@@ -17,6 +17,8 @@ import pytest
 from local.gradium_standin import GradiumStandIn, Reply
 from local.serve import LocalApi, local_api
 from local.speech_standin import SpeechStandIn
+from ops.preflight import PreflightError
+from ops.smoke_user import make_smoke_user, secret_name
 from tests.smoke import smoke
 
 PASSWORD = "Existing-User-Passw0rd"
@@ -160,3 +162,52 @@ def test_wrong_credentials_fail_without_echoing_them(world: World, monkeypatch) 
     assert code == 1
     assert "FAIL sign in: NotAuthorizedException" in output
     assert "Not-The-Passw0rd-123" not in output
+
+
+def test_the_pipelines_user_signs_in_as_the_app_with_no_admin_action(world: World) -> None:
+    """The review's fix: the deploy job holds no user-admin action; an administrator makes its user once
+    (`make smoke-user`) and the job signs in by SRP with the app client, the password from its secret.
+    (moto does not check SRP's proof: that the password is right is shown against AWS, by the pipeline.)"""
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Parameters": {"RequiredGroup": {"Type": "String", "Default": ""}},
+        "Outputs": {
+            "TokenUrl": {"Value": world.api.token_url},
+            "UserPoolId": {"Value": world.pool_id},
+            "AppClientId": {"Value": world.client_id},
+        },
+    }
+    world.cloudformation.create_stack(StackName="piped", TemplateBody=json.dumps(template))
+    session = boto3.session.Session(region_name="us-east-1")
+    session.client("secretsmanager").create_secret(Name=secret_name("piped"))  # as the bootstrap does
+    assert make_smoke_user(session, "piped") == secret_name("piped")
+    calls = world.api.stack.aws_calls
+    admin_before = sum(n for target, n in calls.items() if ".Admin" in target)
+    code, output = world.run("--stack", "piped", "--user-from-secret")
+    assert code == 0, output
+    assert "(SRP, the app's flow)" in output
+    assert sum(n for target, n in calls.items() if ".Admin" in target) == admin_before
+    assert calls["AWSCognitoIdentityProviderService.RespondToAuthChallenge"] >= 1
+    stored = json.loads(
+        session.client("secretsmanager").get_secret_value(SecretId=secret_name("piped"))["SecretString"]
+    )
+    assert stored["password"] not in output and "eyJ" not in output
+
+
+def test_the_smoke_user_is_made_by_an_administrator_into_the_required_group(world: World) -> None:
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Parameters": {"RequiredGroup": {"Type": "String", "Default": "voice"}},
+        "Outputs": {"UserPoolId": {"Value": world.pool_id}},
+    }
+    world.cloudformation.create_stack(StackName="grouped", TemplateBody=json.dumps(template))
+    world.cognito.create_group(UserPoolId=world.pool_id, GroupName="voice")
+    session = boto3.session.Session(region_name="us-east-1")
+    with pytest.raises(PreflightError, match="bootstrap"):  # no secret yet: the bootstrap makes it
+        make_smoke_user(session, "grouped")
+    session.client("secretsmanager").create_secret(Name=secret_name("grouped"))
+    make_smoke_user(session, "grouped")
+    groups = world.cognito.admin_list_groups_for_user(
+        UserPoolId=world.pool_id, Username=smoke.DEFAULT_USERNAME
+    )
+    assert [group["GroupName"] for group in groups["Groups"]] == ["voice"]
