@@ -28,7 +28,7 @@ PYTHON313 ?= python3.13
 # Our virtualenv's python3.13 first on PATH: `sam build` then finds the runtime's Python there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv build invoke serve demo unit test lint format validate bench chaos smoke smoke-user config put-key publish deploy deploy-prod pause resume logs clean
+.PHONY: help venv build invoke serve demo unit test lint format validate bench chaos smoke smoke-user config put-key publish deploy-tools deploy-lock deploy deploy-prod pause resume logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -71,7 +71,7 @@ build: $(BUILT) ## sam build into .aws-sam/build when the sources changed, then 
 
 # sam build's 40 lines (and its advice to run `sam deploy --guided`, which is not how this project
 # deploys) go to .aws-sam/build.log; they are printed only when the build fails.
-$(BUILT): $(LOCAL_TOOLS) $(BUILD_SOURCES)
+$(BUILT): $(VENV)/.installed $(BUILD_SOURCES)
 	@mkdir -p .aws-sam
 	@echo "sam build: building .aws-sam/build (log: .aws-sam/build.log)"
 	@$(BIN)/sam build > .aws-sam/build.log 2>&1 || { cat .aws-sam/build.log; exit 1; }
@@ -82,17 +82,17 @@ $(BUILT): $(LOCAL_TOOLS) $(BUILD_SOURCES)
 GRADIUM ?=
 REAL_GRADIUM = $(if $(filter real,$(GRADIUM)),--real-gradium)
 
-invoke: build ## Run EVENT through the built FUNCTION (default TokenFunction, or CreditsMonitorFunction) under the Lambda emulator; GRADIUM=real
+invoke: build $(VENV_LAMBDA)/.installed ## Run EVENT through the built FUNCTION (default TokenFunction, or CreditsMonitorFunction) under the Lambda emulator; GRADIUM=real
 	$(OPS) local.invoke --function $(FUNCTION) $(if $(EVENT),--event $(EVENT)) $(REAL_GRADIUM)
 
 PORT ?= 3000
 HOST ?= 127.0.0.1
 PARAMETER_OVERRIDES ?=
-serve: build ## The template's API on http://HOST:PORT (default 127.0.0.1:3000) with a Cognito authorizer; PARAMETER_OVERRIDES="Key=Value ..."; GRADIUM=real; FRESH=1
+serve: build $(VENV_LAMBDA)/.installed ## The template's API on http://HOST:PORT (default 127.0.0.1:3000) with a Cognito authorizer; PARAMETER_OVERRIDES="Key=Value ..."; GRADIUM=real; FRESH=1
 	$(OPS) local.serve --host "$(HOST)" --port "$(PORT)" --parameter-overrides "$(PARAMETER_OVERRIDES)" $(REAL_GRADIUM) $(if $(FRESH),--fresh)
 
 DEMO_PORT ?= 8080
-demo: build $(NODE_MODULES)/.installed ## The browser demo, a page to use: http://127.0.0.1:DEMO_PORT (default 8080) against make serve's local API; GRADIUM=real
+demo: build $(VENV_LAMBDA)/.installed $(NODE_MODULES)/.installed ## The browser demo, a page to use: http://127.0.0.1:DEMO_PORT (default 8080) against make serve's local API; GRADIUM=real
 	$(OPS) local.demo --port "$(DEMO_PORT)" $(REAL_GRADIUM)
 
 lint: $(VENV)/.installed ## ruff check and ruff format --check
@@ -116,17 +116,17 @@ unit: $(VENV)/.installed ## The pure-Python tests (tests/unit, tests/docs) in un
 test: lint build venv ## Everything CI runs: lint, build, then every test (unit, built function, template, local API, clients, chaos)
 	$(BIN)/pytest
 
-bench: build ## Cold start, warm latency, memory and cost of the built function against a floor handler
+bench: build $(VENV_LAMBDA)/.installed ## Cold start, warm latency, memory and cost of the built function against a floor handler
 	PYTHONPATH=functions/broker $(BIN)/python -m tests.bench.bench
 
-chaos: build ## The built function while Secrets Manager, Gradium and DynamoDB misbehave, and a 5,000-call soak
+chaos: build $(VENV_LAMBDA)/.installed ## The built function while Secrets Manager, Gradium and DynamoDB misbehave, and a 5,000-call soak
 	PYTHONPATH=functions/broker $(BIN)/python -m tests.chaos.chaos
 
 smoke: $(VENV)/.installed ## With ENV=default|prod (or STACK=name): smoke-test that deployed stack (SMOKE_FLAGS="--create-user --delete-user"); else its tests against `make serve`'s local API
 	@if [ -n "$(ENV)$(STACK)" ]; then \
 		$(OPS) tests.smoke.smoke $(if $(STACK),--stack "$(STACK)",--env "$(DEPLOY_ENV)") $(SMOKE_FLAGS); \
 	else \
-		$(MAKE) --no-print-directory build && $(BIN)/pytest tests/smoke; \
+		$(MAKE) --no-print-directory build $(VENV_LAMBDA)/.installed && $(BIN)/pytest tests/smoke; \
 	fi
 
 smoke-user: $(VENV)/.installed ## Once per environment, as an administrator: ENV's smoke-test user, its password kept for the pipeline alone
@@ -140,6 +140,20 @@ put-key: $(VENV)/.installed ## Put the Gradium API key into ENV's secret (or SEC
 
 publish: build ## A "Launch stack" link: sam package into BUCKET (readable by your users) in REGION, template included
 	$(OPS) ops.publish --bucket "$(BUCKET)" --region "$(REGION)"
+
+# The deploy job installs its tools before it holds any credentials, from a lock that pins every transitive
+# dependency with its hashes (pip refuses any file whose hash differs); `make deploy` then finds .venv ready.
+DEPLOY_LOCK := pipeline/requirements-deploy.txt
+deploy-tools: ## The deploy job's tools into .venv from the hash lock (pipeline/requirements-deploy.txt), nothing else
+	$(PYTHON313) -m venv $(VENV)
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(DEPLOY_LOCK)
+	touch $(VENV)/.installed
+
+deploy-lock: ## Regenerate the hash lock from pipeline/requirements-deploy.in (pip-tools, in a throwaway virtualenv)
+	rm -rf .venv-lock && $(PYTHON313) -m venv .venv-lock && .venv-lock/bin/pip install --quiet pip-tools==7.6.2
+	.venv-lock/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
+		--no-emit-index-url -o $(DEPLOY_LOCK) pipeline/requirements-deploy.in
+	rm -rf .venv-lock
 
 # The guard reads SAM_DEPLOY_FLAGS too: its --parameter-overrides replace samconfig's for that run.
 export SAM_DEPLOY_FLAGS

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ BIN = Path(sys.executable).parent
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 BOOTSTRAP = REPO / "pipeline" / "bootstrap.yaml"
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
+MAKE = shutil.which("make") or "make"
 
 
 def run(*command: str | Path) -> str:
@@ -421,3 +423,83 @@ def test_deploy_jobs_run_only_for_main() -> None:
         assert jobs[name]["if"] == "github.ref == 'refs/heads/main'", name
     deploying = (REPO / "docs" / "deploying.md").read_text()
     assert "Deployment branches" in deploying and "separate accounts" in deploying
+
+
+def test_every_third_party_action_is_pinned_to_a_commit_with_its_tag_beside_it() -> None:
+    """A tag can be moved to other code; a full commit SHA cannot."""
+    pinned = 0
+    for path in WORKFLOWS:
+        for line in path.read_text().splitlines():
+            used = re.search(r"uses:\s*(\S+)(.*)", line)
+            if not used or used[1].startswith("./"):
+                continue
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", used[1]), line
+            assert re.fullmatch(r"\s*# v\d+\.\d+\.\d+", used[2]), f"no tag comment: {line}"
+            pinned += 1
+    assert pinned >= 7
+
+
+def test_the_deploy_job_installs_its_hash_locked_tools_before_it_holds_credentials() -> None:
+    jobs = workflow("deploy.yml")["jobs"]
+    for name in ("dev", "prod"):
+        steps = jobs[name]["steps"]
+        uses = [step.get("uses", "") for step in steps]
+        credentials = next(i for i, used in enumerate(uses) if "configure-aws-credentials" in used)
+        runs = [step.get("run", "") for step in steps]
+        assert "make deploy-tools" in runs[:credentials], name
+        assert not any(re.search(r"pip |npm |apt|curl|make deploy-tools", run) for run in runs[credentials:])
+
+
+def test_the_deploy_lock_pins_every_dependency_with_hashes_and_agrees_with_the_tests_pins() -> None:
+    lock = (REPO / "pipeline" / "requirements-deploy.txt").read_text()
+    pins = re.findall(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", lock, re.MULTILINE)
+    assert len(pins) >= 50  # aws-sam-cli's whole tree, not just the top level
+    entries = re.split(r"\n(?=[A-Za-z0-9_.-]+==)", lock.split("\n", 6)[-1])
+    for entry in entries:
+        if "==" in entry:
+            assert "--hash=sha256:" in entry, entry.splitlines()[0]
+    tests_pins = dict(
+        re.findall(
+            r"^([A-Za-z0-9_.-]+)(?:\[[^]]*\])?==(\S+)$",
+            (REPO / "tests" / "requirements.txt").read_text(),
+            re.M,
+        )
+    )
+    wanted = re.findall(
+        r"^([A-Za-z0-9_.-]+)==(\S+)$", (REPO / "pipeline" / "requirements-deploy.in").read_text(), re.M
+    )
+    locked = {name.lower(): version for name, version in pins}
+    for name, version in wanted:
+        assert tests_pins[name] == version == locked[name.lower()], name
+
+
+def test_make_deploy_tools_installs_only_hash_checked_files_and_make_deploy_installs_nothing(
+    tmp_path: Path,
+) -> None:
+    """The deploy job's sequence, minus AWS: `make deploy-tools` builds the virtualenv from the lock with
+    --require-hashes, after which `make deploy` (dry run) installs nothing more."""
+    venv = tmp_path / "venv"
+    made = subprocess.run(
+        [MAKE, "--no-print-directory", "deploy-tools", f"VENV={venv}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+        check=False,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "--require-hashes" in made.stdout
+    assert "SAM CLI, version 1.170.0" in run(venv / "bin" / "sam", "--version")
+    # What the deploy and smoke commands import, from that virtualenv alone. (No dry run of `make smoke`:
+    # make runs a recipe line that calls $(MAKE) even with -n.)
+    run(venv / "bin" / "python", "-c", "import ops.deploy_guard, tests.smoke.smoke, pycognito.aws_srp")
+    dry = subprocess.run(
+        [MAKE, "--no-print-directory", "-n", "deploy", "ENV=default", f"VENV={venv}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "pip install" not in dry.stdout and "-m venv" not in dry.stdout, dry.stdout
