@@ -19,10 +19,12 @@ endpoint's JWKS publishes it alone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import stat
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -84,20 +86,25 @@ class SigningKeyExposed(ValueError):
 
 def signing_key(path: Path) -> RSAKey:
     """This checkout's signing key: read from `path`, or made once and written there with mode 0600."""
-    try:
-        # O_EXCL: never overwrite a key another make serve just wrote; 0600 from the first byte.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        if stat.S_IMODE(path.stat().st_mode) & 0o077:
-            raise SigningKeyExposed(
-                f"{path} can be read by other users: delete it (make serve makes a new one; ID tokens "
-                "signed before are refused) or chmod 600 it"
-            ) from None
-        return RSAKey.import_key(json.loads(path.read_text()))
-    key = RSAKey.generate_key(2048, parameters={"kid": KEY_ID, "use": "sig", "alg": "RS256"})
-    with os.fdopen(descriptor, "w") as file:
-        json.dump(key.as_dict(private=True), file)
-    return key
+    if not path.exists():
+        key = RSAKey.generate_key(2048, parameters={"kid": KEY_ID, "use": "sig", "alg": "RS256"})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole to a private temporary file (mkstemp: mode 0600), then linked into place: the
+        # link is atomic and never replaces a key another make serve (or test worker) made meanwhile.
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".signing-key-")
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                json.dump(key.as_dict(private=True), file)
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        raise SigningKeyExposed(
+            f"{path} can be read by other users: delete it (make serve makes a new one; ID tokens "
+            "signed before are refused) or chmod 600 it"
+        )
+    return RSAKey.import_key(json.loads(path.read_text()))
 
 
 def sign_pool_tokens_with(key: RSAKey, user_pool_id: str, region: str) -> None:

@@ -66,6 +66,7 @@ RULES = (
     Rule("ExistingSecretArn", _changed, "switches the secret holding the key (a new one is empty: 500s)"),
     Rule("TokensPerUserPerMinute", _to_zero, "removes the per-minute quota"),
     Rule("TokensPerUserPerDay", _to_zero, "removes the daily cap"),
+    Rule("DailyTokenCeiling", _to_zero, "removes the ceiling on a whole day's spend"),
     Rule(
         "ConfigureApiGatewayLogsRole",
         lambda live, planned: live == "true" and planned != "true",

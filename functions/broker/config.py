@@ -241,9 +241,18 @@ SETTINGS: dict[str, Setting] = {
         "TokensPerUserPerDay",
         200,
         _whole_number,
-        "tokens one user may get per UTC day; 0: no daily cap (both 0: no quota table at all)",
+        "tokens one user may get per UTC day; 0: no daily cap",
         low=0,
         high=1_000_000,
+    ),
+    "daily_token_ceiling": Setting(
+        "DAILY_TOKEN_CEILING",
+        "DailyTokenCeiling",
+        10_000,
+        _whole_number,
+        "tokens all users together may get per UTC day (the most a day can spend); 0: no ceiling",
+        low=0,
+        high=10_000_000,
     ),
     "quota_table_name": Setting(
         "QUOTA_TABLE_NAME", None, None, _text, "the DynamoDB table of the counters (the stack's own)"
@@ -274,7 +283,8 @@ class Settings:
     required_group: str | None
     allowed_client_ids: frozenset[str]  # empty: any app client of the pool
     tokens_per_user_per_minute: int  # 0: no per-minute limit
-    tokens_per_user_per_day: int  # 0: no daily cap; both 0: no quota table at all
+    tokens_per_user_per_day: int  # 0: no daily cap
+    daily_token_ceiling: int  # 0: no ceiling; all three 0: no quota table at all
     quota_table_name: str | None
     quota_fail_open: bool
     allowed_origin: str | None  # None: no CORS headers
@@ -284,11 +294,18 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Build settings from environment variables, raising ConfigError on any invalid value."""
         settings = cls(**_read(cls, environ))
-        if (settings.tokens_per_user_per_minute or settings.tokens_per_user_per_day) and not (
-            settings.quota_table_name
-        ):
-            raise ConfigError("QUOTA_TABLE_NAME is required while either per-user token limit is above 0")
+        if settings.quota_enabled and not settings.quota_table_name:
+            raise ConfigError(
+                "QUOTA_TABLE_NAME is required while a per-user token limit or DAILY_TOKEN_CEILING is above 0"
+            )
         return settings
+
+    @property
+    def quota_enabled(self) -> bool:
+        """Whether any limit is on, and so the quota table is needed."""
+        return bool(
+            self.tokens_per_user_per_minute or self.tokens_per_user_per_day or self.daily_token_ceiling
+        )
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,15 @@ class DailyQuotaExceeded(QuotaExceeded):
     window = "daily"
 
 
+class ServiceDailyLimitReached(QuotaExceeded):
+    """All users together have spent the service's daily ceiling (DAILY_TOKEN_CEILING): every caller waits
+    for the next UTC day. Alarmed (DailyCeilingAlarm)."""
+
+    public_message = "The service's daily token limit is reached for everyone; retry tomorrow"
+    metric = "DailyCeilingRejections"
+    window = "service's daily"
+
+
 class QuotaUnavailable(BrokerError):
     status = 503
     public_message = "Token service is temporarily unavailable"

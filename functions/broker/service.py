@@ -72,15 +72,14 @@ def build_service(logger: Logger, metrics: Metrics) -> Service:
         )
     broker = TokenBroker(api_key, GradiumClient(settings.token_url), settings.timeout_seconds, breaker)
     quota = None
-    if settings.quota_table_name and (
-        settings.tokens_per_user_per_minute or settings.tokens_per_user_per_day
-    ):
+    if settings.quota_table_name and settings.quota_enabled:
         dynamodb = session.client("dynamodb", config=DYNAMODB_CONFIG)
         quota = TokenQuota(
             settings.quota_table_name,
             settings.tokens_per_user_per_minute,
             settings.tokens_per_user_per_day,
             dynamodb,
+            ceiling=settings.daily_token_ceiling,
         )
     return Service(settings, broker, quota, tracing(settings.tracing_enabled))
 

@@ -260,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                 "QUOTA_TABLE_NAME": QUOTA_TABLE,
                 "TOKENS_PER_USER_PER_MINUTE": "10000",
                 "TOKENS_PER_USER_PER_DAY": "1000000",
+                "DAILY_TOKEN_CEILING": "10000000",
             },
         )
         variants = [
@@ -268,7 +269,12 @@ def main(argv: list[str] | None = None) -> int:
             Variant(
                 "function_quota_off",
                 FUNCTION_CODE,
-                env | {"TOKENS_PER_USER_PER_MINUTE": "0", "TOKENS_PER_USER_PER_DAY": "0"},
+                env
+                | {
+                    "TOKENS_PER_USER_PER_MINUTE": "0",
+                    "TOKENS_PER_USER_PER_DAY": "0",
+                    "DAILY_TOKEN_CEILING": "0",
+                },
             ),
         ]
         for round_number in range(args.rounds):

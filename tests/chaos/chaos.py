@@ -139,6 +139,8 @@ class Chaos:
             "TOKENS_PER_USER_PER_MINUTE": "10000" if quota else "0",
             "TOKENS_PER_USER_PER_DAY": "0",
         }
+        if not quota:  # no limit at all, the daily ceiling included: no table
+            names["DAILY_TOKEN_CEILING"] = "0"
         env = self.stack.provision(api_key, names)
         env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = self.proxy.base_url
         env["AWS_ENDPOINT_URL_DYNAMODB"] = self.proxy.base_url

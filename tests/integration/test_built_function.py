@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,10 +165,53 @@ def test_the_daily_cap_answers_429_until_midnight_and_spares_other_users(functio
     assert others["statusCode"] == 200
 
 
+def test_the_daily_ceiling_holds_for_all_users_together_and_calls_gradium_no_more(
+    function_env, running_stack: LocalStack
+) -> None:
+    """Several users, one ceiling: past it everyone gets the service's 429 until midnight, Gradium is not
+    called, and two environments (a scale-out) share the one count."""
+    event = json.loads((EVENTS_DIR / "signed_in.json").read_text())
+
+    def as_user(number: int) -> dict[str, Any]:
+        other = copy.deepcopy(event)
+        other["requestContext"]["authorizer"]["claims"]["sub"] = f"7d1e0c6a-0000-4000-8000-{number:012d}"
+        return other
+
+    standin = running_stack.standin
+    assert standin is not None
+    env = function_env(DAILY_TOKEN_CEILING="5", TOKENS_PER_USER_PER_DAY="3")
+    with LambdaEmulator(env) as first, LambdaEmulator(env) as second:
+        minted_before = len(standin.issued_tokens)
+        answers = [
+            environment.invoke(as_user(n % 3)).response for n, environment in enumerate([first, second] * 3)
+        ]
+        minted = len(standin.issued_tokens) - minted_before
+        before = time.time()
+        late = [first.invoke(as_user(7)).response, second.invoke(as_user(8)).response]
+        after = time.time()
+        assert len(standin.issued_tokens) - minted_before == minted  # no Gradium call past the ceiling
+        logs = first.logs() + second.logs()
+    assert [a["statusCode"] for a in answers] == [200] * 5 + [429]
+    assert minted == 5
+    to_midnight = [math.ceil(86_400 - t % 86_400) for t in (after, before)]
+    for answer in [answers[-1], *late]:
+        assert answer["statusCode"] == 429
+        assert json.loads(answer["body"]) == {
+            "error": "The service's daily token limit is reached for everyone; retry tomorrow"
+        }
+        assert to_midnight[0] <= int(answer["headers"]["Retry-After"]) <= to_midnight[1]
+    assert '"DailyCeilingRejections"' in logs  # the alarm's metric
+
+
 def test_without_a_quota_no_table_is_needed(running_stack: LocalStack) -> None:
     env = running_stack.provision(
         STANDIN_API_KEY,
-        {"TOKENS_PER_USER_PER_MINUTE": "0", "TOKENS_PER_USER_PER_DAY": "0", "QUOTA_TABLE_NAME": ""},
+        {
+            "TOKENS_PER_USER_PER_MINUTE": "0",
+            "TOKENS_PER_USER_PER_DAY": "0",
+            "DAILY_TOKEN_CEILING": "0",
+            "QUOTA_TABLE_NAME": "",
+        },
     )
     event = json.loads((EVENTS_DIR / "signed_in.json").read_text())
     with LambdaEmulator(env) as emulator:

@@ -45,6 +45,7 @@ def environment(stack: LocalStack, api_key: str = STANDIN_API_KEY, **overrides: 
             "GRADIUM_API_KEY_SECRET_ID": secret,
             "TOKENS_PER_USER_PER_MINUTE": "0",
             "TOKENS_PER_USER_PER_DAY": "0",
+            "DAILY_TOKEN_CEILING": "0",
             "QUOTA_TABLE_NAME": "",
         }
         | overrides

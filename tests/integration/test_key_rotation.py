@@ -25,6 +25,7 @@ def test_put_the_new_key_then_revoke_the_old_one_and_no_request_fails() -> None:
                 "GRADIUM_API_KEY_SECRET_ID": secret,
                 "TOKENS_PER_USER_PER_MINUTE": "0",
                 "TOKENS_PER_USER_PER_DAY": "0",
+                "DAILY_TOKEN_CEILING": "0",
                 "QUOTA_TABLE_NAME": "",
             }
         )

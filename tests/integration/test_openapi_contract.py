@@ -136,6 +136,7 @@ def test_503_from_the_circuit_breaker(stack: LocalStack) -> None:
     env |= {
         "TOKENS_PER_USER_PER_MINUTE": "0",
         "TOKENS_PER_USER_PER_DAY": "0",
+        "DAILY_TOKEN_CEILING": "0",
         "QUOTA_TABLE_NAME": "",
         "GRADIUM_BREAKER_FAILURES": "1",
     }

@@ -4,6 +4,7 @@ when others can read it."""
 from __future__ import annotations
 
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,12 @@ def test_a_key_file_others_can_read_is_refused_with_what_to_do(tmp_path: Path) -
     path.chmod(0o644)
     with pytest.raises(SigningKeyExposed, match="chmod 600"):
         signing_key(path)
+
+
+def test_make_serves_started_together_all_get_the_one_key(tmp_path: Path) -> None:
+    """Two make serve (or two test workers) at once: neither reads a half-written key, one key wins."""
+    path = tmp_path / "local-signing-key.json"
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda _: signing_key(path).thumbprint(), range(8)))
+    assert len(set(keys)) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind

@@ -89,6 +89,7 @@ def test_a_first_deploy_goes_ahead_and_lists_its_settings(cloudformation: Any) -
             "API key to another host",
         ),
         ({"QuotaFailOpen": "false"}, {"QuotaFailOpen": "true"}, "without any quota"),
+        ({"DailyTokenCeiling": "10000"}, {"DailyTokenCeiling": "0"}, "a whole day's spend"),
     ],
 )
 def test_a_samconfig_value_that_weakens_the_live_stack_is_refused(

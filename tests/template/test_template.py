@@ -259,7 +259,7 @@ def test_defaults_agree_with_the_config_module(translated: dict[str, Any]) -> No
             assert spec["MaxValue"] == setting.high, setting.parameter
             assert spec["MinValue"] >= setting.low, setting.parameter
         checked += 1
-    assert checked == 13
+    assert checked == 14
     assert parameters["GradiumTokenUrl"]["Default"] == config.SETTINGS["token_url"].default
     assert parameters["TokensPerUserPerDay"]["MaxValue"] == 1_000_000
 
@@ -303,12 +303,14 @@ def test_the_quota_table(translated: dict[str, Any]) -> None:
     assert variables["QUOTA_TABLE_NAME"] == {"Fn::If": ["QuotaEnabled", {"Ref": "QuotaTable"}, ""]}
     assert variables["TOKENS_PER_USER_PER_MINUTE"] == {"Ref": "TokensPerUserPerMinute"}
     assert variables["TOKENS_PER_USER_PER_DAY"] == {"Ref": "TokensPerUserPerDay"}
-    # Either limit needs the table; only both at 0 go without it.
+    assert variables["DAILY_TOKEN_CEILING"] == {"Ref": "DailyTokenCeiling"}
+    # Any limit, the ceiling included, needs the table; only all three at 0 go without it.
     enabled = SOURCE["Conditions"]["QuotaEnabled"]
     assert enabled == {
         "Fn::Or": [
             {"Fn::Not": [{"Fn::Equals": [{"Ref": "TokensPerUserPerMinute"}, 0]}]},
             {"Fn::Not": [{"Fn::Equals": [{"Ref": "TokensPerUserPerDay"}, 0]}]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "DailyTokenCeiling"}, 0]}]},
         ]
     }
 
@@ -326,6 +328,7 @@ def test_alarms_notify_the_topic(translated: dict[str, Any]) -> None:
         "SecretRefreshFailures",
         "GradiumCreditsRemaining",
         "CreditsCheckFailures",
+        "DailyCeilingRejections",
     }
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
@@ -752,6 +755,11 @@ POOL_ARN = "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbC123
         ({"ExistingUserPoolArn": POOL_ARN, "ExistingUserPoolClientId": "4q2h7k9m1n3p"}, []),
         ({"ExistingUserPoolArn": POOL_ARN, "AllowedClientIds": "*"}, []),
         ({"HostedUiDomainPrefix": "voice"}, ["HostedUiNeedsCallbacks"]),
+        # With self sign-up, a day's spend has no bound unless both daily caps are on.
+        ({"SelfSignUp": "true"}, []),
+        ({"SelfSignUp": "true", "DailyTokenCeiling": "0"}, ["SelfSignUpNeedsBothDailyCaps"]),
+        ({"SelfSignUp": "true", "TokensPerUserPerDay": "0"}, ["SelfSignUpNeedsBothDailyCaps"]),
+        ({"DailyTokenCeiling": "0"}, []),
         (
             {"PermissionsBoundaryArn": "arn:aws:iam::1:policy/b", "ConfigureApiGatewayLogsRole": "true"},
             ["AccountLogsRoleNeedsAnAdministrator"],

@@ -10,6 +10,7 @@ import copy
 import hashlib
 import importlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -347,10 +348,13 @@ def test_over_the_daily_cap_is_429_until_midnight_and_others_are_unaffected(
     other = copy.deepcopy(SIGNED_IN)
     other["requestContext"]["authorizer"]["claims"]["sub"] = "0a1b2c3d-other-user"
     assert [run(app, SIGNED_IN).status for _ in range(2)] == [200, 200]
+    before = time.time()
     refused = run(app, SIGNED_IN)
+    after = time.time()
     assert (refused.status, refused.body) == (429, {"error": "Daily token limit reached; retry tomorrow"})
-    to_midnight = 86_400 - int(time.time()) % 86_400
-    assert to_midnight - 5 <= int(refused.headers["Retry-After"]) <= to_midnight
+    # The seconds to midnight UTC, rounded up, as the function saw them while answering.
+    to_midnight = [math.ceil(86_400 - t % 86_400) for t in (after, before)]
+    assert to_midnight[0] <= int(refused.headers["Retry-After"]) <= to_midnight[1]
     assert refused.metrics()["DailyQuotaRejections"] == [1.0]
     assert "QuotaRejections" not in refused.metrics()
     assert run(app, other).status == 200
@@ -377,7 +381,12 @@ def test_fail_open_issues_the_token_and_counts_the_failure(load_app: Loader, run
 
 def test_the_quota_off_needs_no_table(load_app: Loader, run, stack, secret_name) -> None:
     stack.put_api_key(secret_name, STANDIN_API_KEY)
-    app = load_app(TOKENS_PER_USER_PER_MINUTE="0", TOKENS_PER_USER_PER_DAY="0", QUOTA_TABLE_NAME="")
+    app = load_app(
+        TOKENS_PER_USER_PER_MINUTE="0",
+        TOKENS_PER_USER_PER_DAY="0",
+        DAILY_TOKEN_CEILING="0",
+        QUOTA_TABLE_NAME="",
+    )
     assert {run(app, SIGNED_IN).status for _ in range(12)} == {200}
 
 

@@ -72,12 +72,20 @@ def test_a_quota_needs_its_table(limits: dict[str, str]) -> None:
         Settings.from_env({"GRADIUM_API_KEY_SECRET_ID": "s"} | limits)
 
 
-def test_both_limits_zero_turn_the_quota_off() -> None:
-    settings = Settings.from_env(
-        {"GRADIUM_API_KEY_SECRET_ID": "s", "TOKENS_PER_USER_PER_MINUTE": "0", "TOKENS_PER_USER_PER_DAY": "0"}
-    )
+def test_every_limit_zero_turns_the_quota_off() -> None:
+    off = {"TOKENS_PER_USER_PER_MINUTE": "0", "TOKENS_PER_USER_PER_DAY": "0", "DAILY_TOKEN_CEILING": "0"}
+    settings = Settings.from_env({"GRADIUM_API_KEY_SECRET_ID": "s"} | off)
     assert (settings.tokens_per_user_per_minute, settings.tokens_per_user_per_day) == (0, 0)
+    assert settings.daily_token_ceiling == 0 and not settings.quota_enabled
     assert settings.quota_table_name is None
+
+
+def test_the_ceiling_alone_needs_the_quota_table() -> None:
+    per_user_off = {"TOKENS_PER_USER_PER_MINUTE": "0", "TOKENS_PER_USER_PER_DAY": "0"}
+    with pytest.raises(ConfigError, match="DAILY_TOKEN_CEILING"):
+        Settings.from_env({"GRADIUM_API_KEY_SECRET_ID": "s"} | per_user_off)
+    settings = Settings.from_env({"GRADIUM_API_KEY_SECRET_ID": "s", "QUOTA_TABLE_NAME": "t"} | per_user_off)
+    assert settings.daily_token_ceiling == 10_000 and settings.quota_enabled
 
 
 @pytest.mark.parametrize(

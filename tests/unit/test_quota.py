@@ -14,8 +14,15 @@ from moto import mock_aws
 
 from local.stack import create_quota_table, moto_server
 
-from errors import DailyQuotaExceeded, QuotaExceeded, QuotaUnavailable
-from quota import DAY_SECONDS, DYNAMODB_CONFIG, MINUTE_SECONDS, STALE_MINUTES_REMOVED, TokenQuota
+from errors import DailyQuotaExceeded, QuotaExceeded, QuotaUnavailable, ServiceDailyLimitReached
+from quota import (
+    CEILING_KEY,
+    DAY_SECONDS,
+    DYNAMODB_CONFIG,
+    MINUTE_SECONDS,
+    STALE_MINUTES_REMOVED,
+    TokenQuota,
+)
 
 TABLE = "token-quota"
 MIDNIGHT = 1_800_057_600  # a UTC midnight: 2027-01-15T00:00:00Z
@@ -232,3 +239,83 @@ def test_two_callers_racing_for_the_last_slot_exactly_one_wins(
         item = the_item(dynamodb, sub, now)
     assert sorted(outcomes) == sorted(["won", refusal.__name__])
     assert item["tokens"] == {"N": "5"}
+
+
+def ceiling_count(dynamodb: Any, now: float) -> int:
+    key = {"pk": {"S": f"{CEILING_KEY}#{int(now) // DAY_SECONDS}"}}
+    item = dynamodb.get_item(TableName=TABLE, Key=key).get("Item", {})
+    return int(item.get("tokens", {}).get("N", "0"))
+
+
+def test_the_ceiling_counts_all_users_together_and_refuses_everyone_past_it(dynamodb: Any) -> None:
+    clock = Clock(MIDNIGHT + 3600 + 0.4)
+    quota = TokenQuota(TABLE, 10, 200, dynamodb, clock, ceiling=3)
+    for sub in ("user-a", "user-b", "user-a"):
+        quota.consume(sub)
+    for sub in ("user-a", "user-c"):  # user-c has spent nothing of their own
+        with pytest.raises(ServiceDailyLimitReached) as refused:
+            quota.consume(sub)
+        assert refused.value.status == 429
+        assert refused.value.headers() == {"Retry-After": str(math.ceil(DAY_SECONDS - 3600.4))}
+        assert "for everyone" in refused.value.public_message
+    assert ceiling_count(dynamodb, clock.now) == 3
+    # The refused requests were not counted against their users either.
+    assert the_item(dynamodb, "user-a", clock.now)["tokens"] == {"N": "2"}
+    key = {"pk": {"S": f"user-c#{int(clock.now) // DAY_SECONDS}"}}
+    assert "Item" not in dynamodb.get_item(TableName=TABLE, Key=key)  # refused before any write
+
+
+def test_once_refused_the_environment_refuses_the_rest_of_the_day_without_a_write(dynamodb: Any) -> None:
+    clock = Clock(MIDNIGHT + 7200)
+    quota = TokenQuota(TABLE, 0, 0, dynamodb, clock, ceiling=1)  # the ceiling alone
+    quota.consume("user-a")
+    with pytest.raises(ServiceDailyLimitReached):
+        quota.consume("user-b")
+    dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": f"{CEILING_KEY}#{int(clock.now) // DAY_SECONDS}"}})
+    with pytest.raises(ServiceDailyLimitReached):
+        quota.consume("user-b")  # remembered: no write could have told it the count is gone
+    assert ceiling_count(dynamodb, clock.now) == 0
+    clock.now += DAY_SECONDS  # a new UTC day, a new count
+    quota.consume("user-b")
+    assert ceiling_count(dynamodb, clock.now) == 1
+
+
+def test_a_user_over_their_own_limit_never_touches_the_ceiling(dynamodb: Any) -> None:
+    clock = Clock(MIDNIGHT + 60)
+    quota = TokenQuota(TABLE, 1, 0, dynamodb, clock, ceiling=100)
+    quota.consume("user-a")
+    for _ in range(3):
+        with pytest.raises(QuotaExceeded) as refused:
+            quota.consume("user-a")
+        assert type(refused.value) is QuotaExceeded
+    assert ceiling_count(dynamodb, clock.now) == 1
+
+
+def test_concurrent_requests_never_overshoot_the_ceiling() -> None:
+    """Many users at once, over real HTTP to a moto server: exactly the ceiling's worth is admitted."""
+    with moto_server(threaded=False) as (url, _):
+        client = boto3.client(
+            "dynamodb",
+            region_name="us-east-1",
+            endpoint_url=url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=DYNAMODB_CONFIG,
+        )
+        create_quota_table(client, TABLE)
+        quota = TokenQuota(TABLE, 0, 5, client, Clock(MIDNIGHT + 5000), ceiling=12)
+        outcomes: list[str] = []
+
+        def one(sub: str) -> None:
+            try:
+                quota.consume(sub)
+                outcomes.append("ok")
+            except ServiceDailyLimitReached:
+                outcomes.append("ceiling")
+
+        threads = [threading.Thread(target=one, args=(f"user-{i % 8}",)) for i in range(30)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert outcomes.count("ok") == 12 and outcomes.count("ceiling") == 18
