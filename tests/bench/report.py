@@ -82,9 +82,10 @@ def section(results: dict[str, Any]) -> str:
             "",
             f"Code {sizes['code_bytes'] / 1024:.0f} KiB ({sizes['code_zip'] / 1024:.0f} KiB zipped), layer "
             f"{sizes['layer_bytes'] / 2**20:.1f} MiB ({sizes['layer_zip'] / 2**20:.1f} MiB zipped). "
-            f"The quota adds {results['quota_check_added_warm_p50_ms']:.2f} ms to the warm p50, of which "
-            f"{results['moto_update_item_p50_ms']:.2f} ms is moto answering the same `UpdateItem` from a "
-            "plain process.",
+            f"The quota ({results['quota_writes_per_token']} `UpdateItem`s a token: the user's item, then "
+            f"the daily ceiling's) adds {results['quota_check_added_warm_p50_ms']:.2f} ms to the warm p50; "
+            f"moto answers one such `UpdateItem` from a plain process in "
+            f"{results['moto_update_item_p50_ms']:.2f} ms.",
             "",
             "Dollars per million tokens (us-east-1 list prices; Secrets Manager is about $0 per token):",
             "",
