@@ -479,27 +479,10 @@ def test_make_deploy_tools_installs_only_hash_checked_files_and_make_deploy_inst
     """The deploy job's sequence, minus AWS: `make deploy-tools` builds the virtualenv from the lock with
     --require-hashes, after which `make deploy` (dry run) installs nothing more."""
     venv = tmp_path / "venv"
-    made = subprocess.run(
-        [MAKE, "--no-print-directory", "deploy-tools", f"VENV={venv}"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=600,
-        check=False,
-    )
-    assert made.returncode == 0, made.stdout + made.stderr
-    assert "--require-hashes" in made.stdout
+    assert "--require-hashes" in run(MAKE, "--no-print-directory", "deploy-tools", f"VENV={venv}")
     assert "SAM CLI, version 1.170.0" in run(venv / "bin" / "sam", "--version")
     # What the deploy and smoke commands import, from that virtualenv alone. (No dry run of `make smoke`:
     # make runs a recipe line that calls $(MAKE) even with -n.)
     run(venv / "bin" / "python", "-c", "import ops.deploy_guard, tests.smoke.smoke, pycognito.aws_srp")
-    dry = subprocess.run(
-        [MAKE, "--no-print-directory", "-n", "deploy", "ENV=default", f"VENV={venv}"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-        check=False,
-    )
-    assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert "pip install" not in dry.stdout and "-m venv" not in dry.stdout, dry.stdout
+    dry = run(MAKE, "--no-print-directory", "-n", "deploy", "ENV=default", f"VENV={venv}")
+    assert "pip install" not in dry and "-m venv" not in dry, dry
