@@ -132,7 +132,7 @@ class TokenQuota:
 
     def _give_back(self, sub: str, now: float, minute: int) -> None:
         """Undo `sub`'s count of this request (the ceiling refused it, or could not be read): best effort,
-        and never below what was counted (the minute's counter must still exist)."""
+        on the day's item only if it exists."""
         names = {"#tokens": "tokens"}
         values = {":minus_one": {"N": "-1"}}
         update = "ADD #tokens :minus_one"
