@@ -107,22 +107,24 @@ def signing_key(path: Path) -> RSAKey:
     return RSAKey.import_key(json.loads(path.read_text()))
 
 
-def sign_pool_tokens_with(key: RSAKey, user_pool_id: str, region: str) -> None:
-    """Have moto's pool sign its tokens with `key` rather than the key bundled in moto. moto has no API
-    for it; the pool keeps the key it signs with in `json_web_key` (moto/cognitoidp/models.py)."""
-    cognitoidp_backends[DEFAULT_ACCOUNT_ID][region].describe_user_pool(user_pool_id).json_web_key = key
-
-
 class CognitoEndpoint:
-    """WSGI: the public Cognito actions, to moto's Cognito app; the JWKS and OpenID configuration of
-    `pools` (the ones signed with `key`); a Cognito-shaped refusal for everything else."""
+    """WSGI: the public Cognito actions, to moto's Cognito app; the JWKS and OpenID configuration of the
+    pools it signs for (`sign_for`); a Cognito-shaped refusal for everything else."""
 
     def __init__(self, key: RSAKey, region: str) -> None:
-        self.key = key
+        self._key = key
         self._cognito: WsgiApp = create_backend_app("cognito-idp")
         self._jwks = json.dumps({"keys": [key.as_dict(private=False)]}).encode()
         self._region = region
-        self.pools: set[str] = set()
+        self._pools: set[str] = set()
+
+    def sign_for(self, user_pool_id: str) -> None:
+        """Have moto's pool sign its tokens with this endpoint's key, not the key bundled in moto, and
+        publish the key as that pool's JWKS. moto has no API for it: the pool keeps the key it signs with
+        in `json_web_key` (moto/cognitoidp/models.py)."""
+        backend = cognitoidp_backends[DEFAULT_ACCOUNT_ID][self._region]
+        backend.describe_user_pool(user_pool_id).json_web_key = self._key
+        self._pools.add(user_pool_id)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
@@ -152,7 +154,7 @@ class CognitoEndpoint:
     def _well_known(
         self, pool: str, document: str, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        if pool not in self.pools:
+        if pool not in self._pools:
             message = f"User pool {pool} does not exist."
             return _error(start_response, "ResourceNotFoundException", message, 404)
         if document == "jwks.json":

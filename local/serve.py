@@ -34,7 +34,7 @@ from werkzeug.serving import DechunkedInput
 
 from local.api_gateway import RestApi, rest_api
 from local.cognito_authorizer import CognitoAuthorizer, Unauthorized, issuer_of
-from local.cognito_endpoint import CognitoEndpoint, sign_pool_tokens_with, signing_key
+from local.cognito_endpoint import CognitoEndpoint, signing_key
 from local.http_server import BackgroundHTTPServer
 from local.lambda_emulator import BUILD_DIR, REPO, LambdaEmulator
 from local.network import PortInUse, device_host, is_loopback, port_in_use_as, url_host
@@ -136,8 +136,7 @@ def local_api(
                 pool = _create_local_pool(stack, template.parameters.get("RequiredGroup", ""), pool_name)
                 pool["issuer"] = issuer_of(region, pool["user_pool_id"])
                 # The pool signs with this checkout's key, which only the local Cognito's JWKS publishes.
-                sign_pool_tokens_with(cognito.key, pool["user_pool_id"], REGION)
-                cognito.pools.add(pool["user_pool_id"])
+                cognito.sign_for(pool["user_pool_id"])
                 authorizer = CognitoAuthorizer(
                     pool["issuer"], f"{cognito_url}/{pool['user_pool_id']}/.well-known/jwks.json"
                 )
