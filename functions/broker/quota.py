@@ -76,7 +76,7 @@ class TokenQuota:
         day = int(now) // DAY_SECONDS
         day_end = (day + 1) * DAY_SECONDS
         if self._ceiling and self._ceiling_reached_day == day:
-            raise ServiceDailyLimitReached(retry_after=max(1, math.ceil(day_end - now)))
+            raise ServiceDailyLimitReached(retry_after=_seconds_until(day_end, now))
         minute = self._consume_for_user(sub, now) if (self._per_minute or self._per_day) else None
         if not self._ceiling:
             return
@@ -96,7 +96,7 @@ class TokenQuota:
             self._ceiling_reached_day = day
             if minute is not None:
                 self._give_back(sub, now, minute)
-            raise ServiceDailyLimitReached(retry_after=max(1, math.ceil(day_end - now))) from None
+            raise ServiceDailyLimitReached(retry_after=_seconds_until(day_end, now)) from None
         except QuotaUnavailable:
             if minute is not None:
                 self._give_back(sub, now, minute)
@@ -174,9 +174,14 @@ class TokenQuota:
     def _refusal(self, item: dict[str, Any], now: float, day_end: int) -> QuotaExceeded:
         spent_today = _count(item.get("tokens"))
         if self._per_day and spent_today >= self._per_day:
-            return DailyQuotaExceeded(retry_after=max(1, math.ceil(day_end - now)))
+            return DailyQuotaExceeded(retry_after=_seconds_until(day_end, now))
         minute_end = (int(now) // MINUTE_SECONDS + 1) * MINUTE_SECONDS
-        return QuotaExceeded(retry_after=max(1, math.ceil(minute_end - now)))
+        return QuotaExceeded(retry_after=_seconds_until(minute_end, now))
+
+
+def _seconds_until(end: int, now: float) -> int:
+    """A Retry-After: whole seconds from `now` to `end`, rounded up, at least 1."""
+    return max(1, math.ceil(end - now))
 
 
 class _Refused(Exception):
