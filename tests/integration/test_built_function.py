@@ -42,6 +42,15 @@ def test_the_layers_do_not_shadow_the_runtimes_sdk() -> None:
         assert not [p.name for p in layer.iterdir() if p.name.startswith(("boto3", "botocore", "s3transfer"))]
 
 
+def test_the_tracing_layer_carries_wrapts_extension_for_either_architecture() -> None:
+    """The Architecture parameter picks arm64 or x86_64; the one built layer serves both."""
+    extensions = sorted(p.name for p in (BUILD_DIR / "TracingLayer" / "python" / "wrapt").glob("*.so"))
+    assert extensions == [
+        "_wrappers.cpython-313-aarch64-linux-gnu.so",
+        "_wrappers.cpython-313-x86_64-linux-gnu.so",
+    ]
+
+
 def test_the_build_ships_compiled_modules() -> None:
     """Lambda cannot write .pyc files, so `make build` ships them for the code and the layer."""
     for module in (

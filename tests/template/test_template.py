@@ -215,7 +215,8 @@ def test_an_existing_secret_is_the_only_one_readable() -> None:
 def test_the_function(translated: dict[str, Any]) -> None:
     function = translated["Resources"]["TokenFunction"]["Properties"]
     assert function["Runtime"] == "python3.13"
-    assert function["Architectures"] == ["arm64"]
+    assert function["Architectures"] == [{"Ref": "Architecture"}]
+    assert SOURCE["Parameters"]["Architecture"]["Default"] == "arm64"  # deployed: 20% cheaper than x86_64
     assert function["Handler"] == "app.handler"
     assert function["Timeout"] < 29  # API Gateway's integration timeout
     assert function["LoggingConfig"]["LogGroup"] == {"Ref": "TokenFunctionLogGroup"}
@@ -450,7 +451,8 @@ def test_tracing_is_opt_in(translated: dict[str, Any]) -> None:
 
 def test_the_layer_is_built_by_sam_with_pinned_packages() -> None:
     layer = SOURCE["Resources"]["DependenciesLayer"]
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": {"Ref": "Architecture"}}
+    assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
     requirements = (REPO / layer["Properties"]["ContentUri"] / "requirements.txt").read_text()
     pins = dict(line.split("==") for line in requirements.splitlines() if line and not line.startswith("#"))
     assert set(pins) == {"aws-lambda-powertools", "urllib3"}  # boto3 comes with the runtime
@@ -463,6 +465,10 @@ def test_the_xray_sdk_has_its_own_layer_only_with_tracing(translated: dict[str, 
     assert layer["Metadata"]["BuildMethod"] == "makefile"
     makefile = (REPO / layer["Properties"]["ContentUri"] / "Makefile").read_text()
     assert "--no-deps" in makefile  # aws-xray-sdk declares botocore, which must not shadow the runtime's
+    # SAM gives a makefile build no architecture: the layer carries both (the built one is checked in
+    # tests/integration).
+    assert "manylinux2014_aarch64" in makefile and "manylinux2014_x86_64" in makefile
+    assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
     layers = translated["Resources"]["TokenFunction"]["Properties"]["Layers"]
     assert layers[1] == {
         "Fn::If": ["TracingOn", {"Ref": layers[1]["Fn::If"][1]["Ref"]}, {"Ref": "AWS::NoValue"}]
