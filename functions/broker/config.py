@@ -107,13 +107,18 @@ def _origin(origin: str, setting: Setting) -> str:
     return origin
 
 
-# The API key goes to Gradium and nowhere else: an https host under this domain, or a loopback stand-in.
+# The API key goes to Gradium and nowhere else: an https host under this domain, or a local stand-in.
 GRADIUM_DOMAIN = "gradium.ai"
+# How a container of `sam local invoke` reaches the machine that runs it (Docker Desktop maps the name;
+# Linux Docker with --add-host host.docker.internal:host-gateway). Accepted only where SAM CLI says the
+# function runs locally (AWS_SAM_LOCAL, which samcli/local/lambdafn/env_vars.py sets in every container).
+DOCKER_HOST_NAME = "host.docker.internal"
 
 
 def _token_url(url: str, setting: Setting) -> str:
-    """GRADIUM_TOKEN_URL: https to gradium.ai or a host under it; plain http only for loopback (local
-    stand-ins and tests). Any other host would receive the API key: a configuration error at cold start.
+    """GRADIUM_TOKEN_URL: https to gradium.ai or a host under it; plain http only for a local stand-in
+    (loopback, or host.docker.internal under sam local). Any other host would receive the API key: a
+    configuration error at cold start.
 
     Checked with urllib3's own parser, the one the Gradium client builds its connection with, so a
     URL accepted here cannot fail there (a port above 65535, a port that is not a number).
@@ -137,17 +142,37 @@ def _token_url(url: str, setting: Setting) -> str:
         )
     if parts.scheme == "https" and _is_gradium(parts.host):
         return url
-    if parts.scheme == "http" and _is_loopback(parts.host):
+    if parts.scheme == "http" and _is_local(parts.host):
         return url
     raise ConfigError(
         f"GRADIUM_TOKEN_URL must be https on {GRADIUM_DOMAIN} or a host under it (the API key is sent "
-        "there), or plain http on a loopback host"
+        f"there), or plain http on a loopback host (or {DOCKER_HOST_NAME} under sam local)"
     )
+
+
+def _local_endpoint(url: str, setting: Setting) -> str:
+    """An AWS endpoint override (AWS_ENDPOINT_URL_*): empty in a stack; only a local stand-in otherwise, so
+    that no setting can send the function's signed AWS requests (and its session token) elsewhere."""
+    try:
+        parts = parse_url(url)
+    except LocationParseError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.host or not _is_local(parts.host):
+        raise ConfigError(
+            f"{setting.variable} must be empty, or the URL of a local stand-in (a loopback host, or "
+            f"{DOCKER_HOST_NAME} under sam local)"
+        )
+    return url
 
 
 def _is_gradium(host: str) -> bool:
     host = host.lower()
     return host == GRADIUM_DOMAIN or host.endswith("." + GRADIUM_DOMAIN)
+
+
+def _is_local(host: str) -> bool:
+    """A loopback host, or host.docker.internal (checked against AWS_SAM_LOCAL by _only_under_sam_local)."""
+    return host.lower() == DOCKER_HOST_NAME or _is_loopback(host)
 
 
 def _is_loopback(host: str) -> bool:
@@ -266,6 +291,21 @@ SETTINGS: dict[str, Setting] = {
     "tracing_enabled": Setting(
         "TRACING_ENABLED", "EnableTracing", False, _flag, "X-Ray; off, the X-Ray SDK is never imported"
     ),
+    # Read by botocore itself; validated here. Empty in a stack, set by `sam local invoke --env-vars`.
+    "secrets_manager_endpoint": Setting(
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        None,
+        None,
+        _local_endpoint,
+        "sam local only: a local Secrets Manager (moto); empty in a stack",
+    ),
+    "dynamodb_endpoint": Setting(
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        None,
+        None,
+        _local_endpoint,
+        "sam local only: a local DynamoDB (moto); empty in a stack",
+    ),
 }
 
 
@@ -289,11 +329,14 @@ class Settings:
     quota_fail_open: bool
     allowed_origin: str | None  # None: no CORS headers
     tracing_enabled: bool
+    secrets_manager_endpoint: str | None  # None: AWS's (always, in a stack)
+    dynamodb_endpoint: str | None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Build settings from environment variables, raising ConfigError on any invalid value."""
         settings = cls(**_read(cls, environ))
+        _only_under_sam_local(settings, environ)
         if settings.quota_enabled and not settings.quota_table_name:
             raise ConfigError(
                 "QUOTA_TABLE_NAME is required while a per-user token limit or DAILY_TOKEN_CEILING is above 0"
@@ -315,11 +358,28 @@ class MonitorSettings:
     secret_id: str
     token_url: str  # the balance is read from this URL's host (gradium_client.CREDITS_PATH)
     timeout_seconds: float
+    secrets_manager_endpoint: str | None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> MonitorSettings:
         """Build settings from environment variables, raising ConfigError on any invalid value."""
-        return cls(**_read(cls, environ))
+        settings = cls(**_read(cls, environ))
+        _only_under_sam_local(settings, environ)
+        return settings
+
+
+def _only_under_sam_local(settings: Settings | MonitorSettings, environ: Mapping[str, str]) -> None:
+    """host.docker.internal names this machine only inside a container of `sam local`: anywhere else (a
+    deployed function) it is no local stand-in, and no URL may name it."""
+    if environ.get("AWS_SAM_LOCAL") == "true":
+        return
+    for name in ("token_url", "secrets_manager_endpoint", "dynamodb_endpoint"):
+        url = getattr(settings, name, None)
+        if url and (parse_url(url).host or "").lower() == DOCKER_HOST_NAME:
+            raise ConfigError(
+                f"{SETTINGS[name].variable} names {DOCKER_HOST_NAME}, which only `sam local` containers "
+                "reach (AWS_SAM_LOCAL is not set)"
+            )
 
 
 def _read(settings_class: type, environ: Mapping[str, str]) -> dict[str, Any]:

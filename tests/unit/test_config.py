@@ -1,10 +1,10 @@
-"""Settings.from_env: defaults, validation, and the https-or-loopback rule for the token URL."""
+"""Settings.from_env: defaults, validation, and the https-or-local rule of the token URL and AWS endpoints."""
 
 from __future__ import annotations
 
 import pytest
 
-from config import SETTINGS, ConfigError, Settings
+from config import SETTINGS, ConfigError, MonitorSettings, Settings
 
 DEFAULT_TOKEN_URL = SETTINGS["token_url"].default
 DEFAULT_TIMEOUT_SECONDS = SETTINGS["timeout_seconds"].default
@@ -145,6 +145,68 @@ def test_other_token_urls_are_refused(url: str) -> None:
         Settings.from_env(SECRET | {"GRADIUM_TOKEN_URL": url})
 
 
+SAM_LOCAL = {"AWS_SAM_LOCAL": "true"}  # what SAM CLI sets in each container of `sam local invoke`
+IN_DOCKER = "http://host.docker.internal:8765/api/api-keys/token"
+
+
+def test_inside_sam_local_the_stand_ins_on_the_docker_host_are_allowed() -> None:
+    settings = Settings.from_env(
+        SECRET
+        | SAM_LOCAL
+        | {
+            "GRADIUM_TOKEN_URL": IN_DOCKER,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://host.docker.internal:5000",
+            "AWS_ENDPOINT_URL_DYNAMODB": "http://Host.Docker.Internal:5000",
+        }
+    )
+    assert settings.token_url == IN_DOCKER
+    assert settings.secrets_manager_endpoint == "http://host.docker.internal:5000"
+    assert (
+        MonitorSettings.from_env(SECRET | SAM_LOCAL | {"GRADIUM_TOKEN_URL": IN_DOCKER}).token_url == IN_DOCKER
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["GRADIUM_TOKEN_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_DYNAMODB"]
+)
+def test_outside_sam_local_the_docker_host_is_refused(name: str) -> None:
+    """A deployed function has no AWS_SAM_LOCAL: there host.docker.internal is no stand-in of ours."""
+    for environ in (SECRET | {name: IN_DOCKER}, SECRET | {name: IN_DOCKER, "AWS_SAM_LOCAL": "false"}):
+        with pytest.raises(ConfigError, match=rf"{name} names host\.docker\.internal"):
+            Settings.from_env(environ)
+
+
+def test_the_monitor_refuses_the_docker_host_outside_sam_local_too() -> None:
+    with pytest.raises(ConfigError, match=r"GRADIUM_TOKEN_URL names host\.docker\.internal"):
+        MonitorSettings.from_env(SECRET | {"GRADIUM_TOKEN_URL": IN_DOCKER})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://secretsmanager.eu-west-1.amazonaws.com",
+        "http://10.0.0.5:4566",
+        "http://host.docker.internal.evil.example",
+        "http://docker.internal",
+        "localhost:5000",
+        "ftp://127.0.0.1/",
+        "http://127.0.0.1:99999",
+    ],
+)
+def test_an_aws_endpoint_may_name_only_a_local_stand_in(url: str) -> None:
+    """An endpoint override would send the function's signed requests (and session token) there."""
+    for name in ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_DYNAMODB"):
+        with pytest.raises(ConfigError, match=f"{name} must be empty, or the URL of a local stand-in"):
+            Settings.from_env(SECRET | SAM_LOCAL | {name: url})
+
+
+def test_the_aws_endpoints_are_aws_s_unless_set() -> None:
+    settings = Settings.from_env(SECRET | {"AWS_ENDPOINT_URL_DYNAMODB": ""})
+    assert settings.secrets_manager_endpoint is settings.dynamodb_endpoint is None
+    local = Settings.from_env(SECRET | {"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:5000"})
+    assert local.dynamodb_endpoint == "http://127.0.0.1:5000"
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -171,8 +233,6 @@ def test_numbers_out_of_range_are_refused(name: str, value: str) -> None:
 def test_every_field_of_the_settings_has_one_row_in_the_table() -> None:
     """Settings and MonitorSettings are read field by field through SETTINGS: no field without a row."""
     from dataclasses import fields
-
-    from config import MonitorSettings
 
     names = {field.name for cls in (Settings, MonitorSettings) for field in fields(cls)}
     assert names == set(SETTINGS)
