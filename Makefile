@@ -28,7 +28,7 @@ PYTHON313 ?= python3.13
 # Our virtualenv's python3.13 first on PATH: `sam build` then finds the runtime's Python there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv build invoke serve demo unit test lint format validate bench chaos smoke smoke-user config put-key publish deploy-tools deploy-lock deploy deploy-prod pause resume logs clean
+.PHONY: help venv build invoke standins sam-env serve demo unit test lint format validate bench chaos smoke smoke-user config put-key publish deploy-tools deploy-lock deploy deploy-prod pause resume logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -82,8 +82,18 @@ $(BUILT): $(VENV)/.installed $(BUILD_SOURCES)
 GRADIUM ?=
 REAL_GRADIUM = $(if $(filter real,$(GRADIUM)),--real-gradium)
 
-invoke: build $(VENV_LAMBDA)/.installed ## Run EVENT through the built FUNCTION (default TokenFunction, or CreditsMonitorFunction) under the Lambda emulator; GRADIUM=real
-	$(OPS) local.invoke --function $(FUNCTION) $(if $(EVENT),--event $(EVENT)) $(REAL_GRADIUM)
+# DOCKER=1: through the real `sam local invoke` (SAM=the SAM CLI command, SAM_FLAGS=more flags, ARCH=x86_64
+# to run natively on an x86_64 machine), against the stand-ins of `make standins`.
+DOCKER ?=
+SAM ?= $(BIN)/sam
+SAM_FLAGS ?=
+ARCH ?=
+invoke: build $(VENV_LAMBDA)/.installed ## Run EVENT through the built FUNCTION (default TokenFunction, or CreditsMonitorFunction) under the Lambda emulator; DOCKER=1: through sam local invoke (ARCH=x86_64); GRADIUM=real
+	$(OPS) local.invoke --function $(FUNCTION) $(if $(EVENT),--event $(EVENT)) $(REAL_GRADIUM) \
+		$(if $(DOCKER),--docker --sam "$(SAM)" --sam-flags="$(SAM_FLAGS)" $(if $(ARCH),--architecture $(ARCH)))
+
+standins: $(VENV)/.installed ## For sam local invoke with Docker: moto (the secret, the quota table) and the Gradium stand-in, reachable from SAM's containers; writes .aws-sam/sam-local-env.json; GRADIUM=real
+	$(OPS) local.sam_local $(REAL_GRADIUM)
 
 PORT ?= 3000
 HOST ?= 127.0.0.1
@@ -169,6 +179,9 @@ pause: $(VENV)/.installed ## Emergency: stop minting tokens in ENV at once (rese
 
 resume: $(VENV)/.installed ## Undo make pause: the stack's own ReservedConcurrency again
 	@$(OPS) ops.emergency resume --env "$(DEPLOY_ENV)"
+
+sam-env: $(VENV)/.installed ## For sam local invoke against ENV's deployed stack: its functions' variables and a caller it accepts, into .aws-sam/
+	@$(OPS) ops.sam_env --env "$(DEPLOY_ENV)"
 
 logs: $(VENV)/.installed ## Tail ENV's token function logs (stack and region from samconfig.toml)
 	@$(OPS) ops.preflight --env "$(DEPLOY_ENV)"

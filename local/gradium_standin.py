@@ -51,9 +51,11 @@ class SeenRequest:
 
 
 class GradiumStandIn(BackgroundHTTPServer):
-    """Threaded stand-in for api.gradium.ai on 127.0.0.1 (a random free port unless one is given)."""
+    """Threaded stand-in for api.gradium.ai on 127.0.0.1 (or `host`), on a free port unless one is given."""
 
-    def __init__(self, api_keys: set[str] | frozenset[str] = frozenset(), port: int = 0) -> None:
+    def __init__(
+        self, api_keys: set[str] | frozenset[str] = frozenset(), port: int = 0, host: str = "127.0.0.1"
+    ) -> None:
         self.api_keys = set(api_keys)
         self.script: deque[Reply] = deque()
         self.requests: list[SeenRequest] = []
@@ -69,7 +71,7 @@ class GradiumStandIn(BackgroundHTTPServer):
         }
         self._connections = 0
         self._lock = threading.Lock()
-        super().__init__(self._handler_class(), port)
+        super().__init__(self._handler_class(), port, host)
 
     @property
     def token_url(self) -> str:

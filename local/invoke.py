@@ -1,21 +1,28 @@
-"""`make invoke`: run an event through a built function under the Lambda emulator, without Docker.
+"""`make invoke`: run an event through a built function under the Lambda emulator, without Docker; with
+`--docker` (make's DOCKER=1), through the real `sam local invoke` and its Lambda container instead.
 
 Secrets Manager is a moto server holding the API key; Gradium is the local stand-in, or the real
 service with `--real-gradium` (`make invoke GRADIUM=real`: the key from GRADIUM_API_KEY_FILE or a hidden
 prompt). Prints the function's response, a minted token as its fingerprint only, then the cold-start and
-warm latencies of the built function.
+warm latencies of the built function (with Docker: the wall time of the one `sam local invoke`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
+import shlex
 import statistics
+import subprocess
 import sys
+import tempfile
+import time
 from collections import defaultdict
 from pathlib import Path
 
 from local.lambda_emulator import LambdaEmulator, function_code
+from local.sam_local import ADD_HOST, ENV_FILE, listen_host, standins
 from local.sam_template import source_template
 from local.stack import (
     EVENTS_DIR,
@@ -43,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--function", choices=sorted(DEFAULT_EVENTS), default="TokenFunction")
     parser.add_argument("--event", type=Path, help="event file (default: the function's own)")
     parser.add_argument("--warm", type=int, default=20, help="warm invocations to time after the first")
+    parser.add_argument("--docker", action="store_true", help="run `sam local invoke` (Docker) instead")
+    parser.add_argument("--sam", default="sam", help="the SAM CLI command, with --docker (default: sam)")
+    parser.add_argument("--sam-flags", default="", help="more `sam local invoke` flags, with --docker")
+    parser.add_argument("--architecture", help="the template's Architecture (arm64, x86_64), with --docker")
     add_real_gradium_flag(parser)
     args = parser.parse_args(argv)
     event_path = args.event or DEFAULT_EVENTS[args.function]
@@ -54,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"make invoke: {exc}", file=sys.stderr)
         return 2
+    if args.docker:
+        return _invoke_in_docker(args, event_path, real_key)
     event = json.loads(event_path.read_text())
     with local_stack(with_standin=not real_key) as stack:
         overrides = {"GRADIUM_TOKEN_URL": SETTINGS["token_url"].default} if real_key else {}
@@ -80,6 +93,49 @@ def main(argv: list[str] | None = None) -> int:
     if 429 in by_status:
         print("(429: the per-user quota, TOKENS_PER_USER_PER_MINUTE in events/env.json, at work)")
     return _exit_code(cold.response)
+
+
+def _invoke_in_docker(args: argparse.Namespace, event_path: Path, real_key: str | None) -> int:
+    """The documented recipe (docs/local-development.md): the stand-ins for containers, their --env-vars
+    file, then `sam local invoke` itself, whose answer (stdout) is printed redacted; its log (stderr),
+    which never holds a token, goes to the terminal as it comes."""
+    command = [*shlex.split(args.sam), "local", "invoke", args.function, "-e", str(event_path)]
+    command += ["--region", REGION, "--add-host", ADD_HOST, *shlex.split(args.sam_flags)]
+    if args.architecture:
+        command += ["--parameter-overrides", f"Architecture={args.architecture}"]
+    if platform.machine() in ("x86_64", "AMD64") and args.architecture != "x86_64":
+        print(
+            "arm64 runs emulated on this x86_64 machine (seconds per cold start); ARCH=x86_64 runs natively."
+        )
+    with (
+        standins(listen_host(), real_key) as running,
+        tempfile.TemporaryDirectory(dir=ENV_FILE.parent) as tmp,
+    ):
+        env_file = running.write(Path(tmp) / "env.json")
+        command += ["--env-vars", str(env_file)]
+        gradium = "api.gradium.ai (GRADIUM=real)" if real_key else "the local stand-in"
+        print(f"sam local invoke {args.function} with {event_path.name}; Gradium is {gradium}.\n", flush=True)
+        started = time.monotonic()
+        try:
+            answer = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+        except FileNotFoundError:
+            print(
+                f"make invoke DOCKER=1: {command[0]} not found (install SAM CLI, or make venv)",
+                file=sys.stderr,
+            )
+            return 2
+        elapsed = time.monotonic() - started
+    try:
+        response = json.loads(answer.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        print(
+            f"\nsam local invoke gave no answer (exit {answer.returncode}); its log is above.",
+            file=sys.stderr,
+        )
+        return answer.returncode or 1
+    print("\n" + json.dumps(redacted(response), indent=2))
+    print(f"\nsam local invoke: {elapsed:.1f} s (a cold start: SAM starts a container for each invoke)")
+    return _exit_code(response)
 
 
 def redacted(response: dict) -> dict:

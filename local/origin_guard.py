@@ -7,7 +7,8 @@ front of every moto server here: a request from a page of another origin is refu
 moto's own CORS headers are dropped, and only `allowed_origin` (the template's AllowedOrigin, which a
 browser sign-in needs) gets CORS answers. A Host that is a name other than localhost is refused too (DNS
 rebinding: a page of another site whose name now points at 127.0.0.1); an address is fine, so that a
-device reaches it by the machine's LAN address and the Android emulator by 10.0.2.2.
+device reaches it by the machine's LAN address and the Android emulator by 10.0.2.2, and so are the
+`names` a guard is given (host.docker.internal for `sam local`'s containers: no web site can own it).
 """
 
 from __future__ import annotations
@@ -25,15 +26,21 @@ class OriginGuard:
     """Refuses browser requests from any origin but `allowed_origin` (None: every browser request);
     answers CORS for `allowed_origin` only."""
 
-    def __init__(self, app: WsgiApp, allowed_origin: str | None = None) -> None:
+    def __init__(
+        self, app: WsgiApp, allowed_origin: str | None = None, names: tuple[str, ...] = ("localhost",)
+    ) -> None:
         self._app = app
         self._allowed_origin = allowed_origin
+        self._names = names
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         host = urlsplit("//" + environ.get("HTTP_HOST", "")).hostname
         origin = environ.get("HTTP_ORIGIN")
-        if not _is_address_or_localhost(host):
-            return _refuse(start_response, "this local endpoint answers requests to an address or localhost")
+        if not _is_address(host) and host not in self._names:
+            return _refuse(
+                start_response,
+                f"this local endpoint answers requests to an address or {', '.join(self._names)}",
+            )
         if origin is not None and origin != self._allowed_origin:
             return _refuse(start_response, "this local endpoint answers no web page of that origin")
         if origin is None and environ.get("HTTP_SEC_FETCH_SITE") in ("cross-site", "same-site"):
@@ -51,9 +58,7 @@ class OriginGuard:
         return self._app(environ, respond)
 
 
-def _is_address_or_localhost(host: str | None) -> bool:
-    if host == "localhost":
-        return True
+def _is_address(host: str | None) -> bool:
     try:
         ipaddress.ip_address(host or "")
     except ValueError:

@@ -146,14 +146,17 @@ class LocalStack:
 
 
 @contextmanager
-def local_stack(with_standin: bool = True) -> Iterator[LocalStack]:
-    """Start a moto server and (unless told otherwise) a Gradium stand-in on free loopback ports."""
-    with moto_server() as (moto_url, aws_calls):
+def local_stack(
+    with_standin: bool = True, host: str = "127.0.0.1", names: tuple[str, ...] = ("localhost",)
+) -> Iterator[LocalStack]:
+    """Start a moto server and (unless told otherwise) a Gradium stand-in on free ports of `host`
+    (loopback unless given); the moto server answers requests to an address or to one of `names`."""
+    with moto_server(host=host, names=names) as (moto_url, aws_calls):
 
         def client(service: str) -> Any:
             return moto_client(moto_url, service)
 
-        standin = GradiumStandIn({STANDIN_API_KEY}).start() if with_standin else None
+        standin = GradiumStandIn({STANDIN_API_KEY}, host=host).start() if with_standin else None
         try:
             yield LocalStack(moto_url, standin, client("secretsmanager"), client("dynamodb"), aws_calls)
         finally:
@@ -173,8 +176,11 @@ def moto_client(moto_url: str, service: str) -> Any:
 
 
 @contextmanager
-def moto_server(threaded: bool = True, port: int = 0) -> Iterator[tuple[str, Counter[str]]]:
-    """A moto server on a free loopback port; yields its URL and a count of the API calls it answered.
+def moto_server(
+    threaded: bool = True, port: int = 0, host: str = "127.0.0.1", names: tuple[str, ...] = ("localhost",)
+) -> Iterator[tuple[str, Counter[str]]]:
+    """A moto server on a free port of `host` (loopback unless given); yields its URL and a count of the API
+    calls it answered.
 
     It answers no web page (OriginGuard): its callers are the function and our tools, never a browser.
     `threaded=False` serves one request at a time. DynamoDB applies each conditional write atomically,
@@ -190,7 +196,7 @@ def moto_server(threaded: bool = True, port: int = 0) -> Iterator[tuple[str, Cou
         calls[target.replace("DynamoDB_20120810", "dynamodb")] += 1
         return moto_app(environ, start_response)
 
-    with wsgi_server(OriginGuard(counting_app), port, threaded) as url:
+    with wsgi_server(OriginGuard(counting_app, names=names), port, threaded, host) as url:
         yield url, calls
 
 
