@@ -15,9 +15,9 @@ import sys
 
 from botocore.exceptions import ClientError
 
-from ops.preflight import PreflightError, aws_session, error_code, friendly
+from ops.preflight import PreflightError, error_code, friendly
 from ops.samconfig import add_env_argument, load
-from ops.stacks import describe_stack
+from ops.stacks import deployed_stack
 
 
 @friendly("emergency")
@@ -29,10 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     add_env_argument(parser)
     args = parser.parse_args(argv)
     env = load(args.env)
-    session = aws_session(env.region)
-    stack = describe_stack(session.client("cloudformation"), env.stack_name)
-    if stack is None:
-        raise PreflightError(f"no stack {env.stack_name} in {env.region}")
+    session, stack = deployed_stack(env)
     function = stack.outputs.get("TokenFunctionName")
     if not function:
         raise PreflightError(f"{env.stack_name} has no TokenFunctionName output")

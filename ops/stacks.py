@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
+
+from ops.preflight import PreflightError, aws_session
+from ops.samconfig import Environment
 
 
 @dataclass(frozen=True)
@@ -38,3 +42,13 @@ def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
     if stack is None:
         raise LookupError(f"no stack {stack_name}")
     return stack.outputs
+
+
+def deployed_stack(env: Environment) -> tuple[boto3.session.Session, Stack]:
+    """A session in `env`'s region (credentials checked) and `env`'s stack; PreflightError when there is
+    no such stack."""
+    session = aws_session(env.region)
+    stack = describe_stack(session.client("cloudformation"), env.stack_name)
+    if stack is None:
+        raise PreflightError(f"no stack {env.stack_name} in {env.region}: deploy it first (make deploy)")
+    return session, stack

@@ -51,9 +51,14 @@ def deployed(url: str, reserved: str) -> str:
 
 
 def emergency(url: str, action: str) -> subprocess.CompletedProcess[str]:
+    return run_ops(url, "ops.emergency", action, "--env", "prod")
+
+
+def run_ops(url: str, module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """An ops command, its AWS calls answered by the moto server at `url`."""
     env = os.environ | {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "x"}
     return subprocess.run(
-        [sys.executable, "-m", "ops.emergency", action, "--env", "prod"],
+        [sys.executable, "-m", module, *args],
         env=env,
         capture_output=True,
         text=True,
