@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from moto import mock_aws
 
 from local.stack import create_quota_table, moto_server
@@ -300,7 +301,11 @@ def test_concurrent_requests_never_overshoot_the_ceiling() -> None:
             endpoint_url=url,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
-            config=DYNAMODB_CONFIG,
+            # One attempt, no read timeout to speak of: this tests the conditional writes' atomicity. With
+            # the function's 0.5 s and a retry, 30 requests queued on a one-at-a-time server on a busy
+            # machine time out, and a retried write that had been applied counts twice (seen once in
+            # `make test`).
+            config=DYNAMODB_CONFIG.merge(Config(read_timeout=30, retries={"total_max_attempts": 1})),
         )
         create_quota_table(client, TABLE)
         quota = TokenQuota(TABLE, 0, 5, client, Clock(MIDNIGHT + 5000), ceiling=12)
