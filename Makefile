@@ -40,18 +40,25 @@ LOCAL_TOOLS := $(VENV)/.installed $(VENV_LAMBDA)/.installed
 
 venv: $(LOCAL_TOOLS) $(VENV_CHECKOV)/.installed $(NODE_MODULES)/.installed ## Create the virtualenvs (tools and tests, emulated runtime, checkov) and the client tests' node_modules
 
+# Every virtualenv starts here: no python3.13 is one line saying how to get one, not "command not found".
+NEED_PYTHON313 = @command -v $(PYTHON313) >/dev/null 2>&1 || { echo "make: $(PYTHON313) not found: install \
+	Python 3.13 (python.org, your package manager, or pyenv install 3.13), or name one: make PYTHON313=/path/to/python3.13 ..." >&2; exit 2; }
+
 $(VENV)/.installed: tests/requirements.txt
+	$(NEED_PYTHON313)
 	$(PYTHON313) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r tests/requirements.txt
 	touch $@
 
 $(VENV_LAMBDA)/.installed: local/requirements-runtime.txt
+	$(NEED_PYTHON313)
 	$(PYTHON313) -m venv $(VENV_LAMBDA)
 	$(VENV_LAMBDA)/bin/pip install --quiet -r local/requirements-runtime.txt
 	touch $@
 
 $(VENV_CHECKOV)/.installed: tests/requirements-checkov.txt
+	$(NEED_PYTHON313)
 	$(PYTHON313) -m venv $(VENV_CHECKOV)
 	$(VENV_CHECKOV)/bin/pip install --quiet -r tests/requirements-checkov.txt
 	touch $@
@@ -155,6 +162,7 @@ publish: build ## A "Launch stack" link: sam package into BUCKET (readable by yo
 # dependency with its hashes (pip refuses any file whose hash differs); `make deploy` then finds .venv ready.
 DEPLOY_LOCK := pipeline/requirements-deploy.txt
 deploy-tools: ## The deploy job's tools into .venv from the hash lock (pipeline/requirements-deploy.txt), nothing else
+	$(NEED_PYTHON313)
 	$(PYTHON313) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(DEPLOY_LOCK)
 	touch $(VENV)/.installed

@@ -65,9 +65,22 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"make invoke: {exc}", file=sys.stderr)
         return 2
+    try:
+        event = json.loads(event_path.read_text())
+    except OSError as exc:
+        print(
+            f"make invoke: cannot read {event_path} ({exc.strerror}); the events are in events/",
+            file=sys.stderr,
+        )
+        return 2
+    except ValueError:
+        print(
+            f"make invoke: {event_path} is not JSON (an event is a JSON object, as in events/)",
+            file=sys.stderr,
+        )
+        return 2
     if args.docker:
         return _invoke_in_docker(args, event_path, real_key)
-    event = json.loads(event_path.read_text())
     with local_stack(with_standin=not real_key) as stack:
         overrides = {"GRADIUM_TOKEN_URL": SETTINGS["token_url"].default} if real_key else {}
         overrides["AWS_LAMBDA_FUNCTION_NAME"] = args.function

@@ -12,6 +12,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
+from ops.samconfig import SamconfigError
+
 
 class PreflightError(Exception):
     """A prerequisite is missing: the message says which and what to do."""
@@ -86,14 +88,14 @@ def logs_role_problem(session: boto3.session.Session, planned: dict[str, str], e
 
 
 def friendly(program: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
-    """Make a command's main print a PreflightError as one line and exit 2."""
+    """Make a command's main print a PreflightError (or a samconfig.toml problem) as one line and exit 2."""
 
     def wrap(main: Callable[..., int]) -> Callable[..., int]:
         @wraps(main)
         def run(*args: Any, **kwargs: Any) -> int:
             try:
                 return main(*args, **kwargs)
-            except PreflightError as exc:
+            except (PreflightError, SamconfigError) as exc:
                 print(f"{program}: {exc}", file=sys.stderr)
                 return 2
 

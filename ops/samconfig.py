@@ -25,6 +25,10 @@ SAMCONFIG = Path(__file__).resolve().parents[1] / "samconfig.toml"
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.:/@+=,*()#-]*")
 
 
+class SamconfigError(ValueError):
+    """samconfig.toml cannot serve the request: the message says what to fix (one line, no traceback)."""
+
+
 @dataclass(frozen=True)
 class Environment:
     """A samconfig.toml environment (`default` is dev, `prod` is prod)."""
@@ -41,7 +45,7 @@ def parse_overrides(text: str) -> dict[str, str]:
     for item in shlex.split(text or ""):
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise ValueError(f"parameter override {item!r} is not Key=Value")
+            raise SamconfigError(f"parameter override {item!r} is not Key=Value")
         overrides[name.removeprefix("ParameterKey=")] = value
     return overrides
 
@@ -54,14 +58,17 @@ def add_env_argument(parser: argparse.ArgumentParser) -> None:
 def load(name: str = "default", path: Path = SAMCONFIG) -> Environment:
     """Environment `name` of samconfig.toml; ValueError if it lacks a stack or a region."""
     config = tomllib.loads(path.read_text())
-    if name not in config:
-        raise ValueError(f"samconfig.toml has no environment {name!r} (it has {', '.join(sorted(config))})")
+    environments = sorted(key for key, value in config.items() if isinstance(value, dict))  # not `version`
+    if name not in environments:
+        raise SamconfigError(
+            f"samconfig.toml has no environment {name!r}: ENV is one of {', '.join(environments)}"
+        )
     section = config[name]
     global_parameters = section.get("global", {}).get("parameters", {})
     deploy = section.get("deploy", {}).get("parameters", {})
     stack_name, region = global_parameters.get("stack_name"), global_parameters.get("region")
     if not stack_name or not region:
-        raise ValueError(f"samconfig.toml's [{name}.global.parameters] needs stack_name and region")
+        raise SamconfigError(f"samconfig.toml's [{name}.global.parameters] needs stack_name and region")
     return Environment(name, stack_name, region, parse_overrides(deploy.get("parameter_overrides", "")))
 
 

@@ -31,3 +31,12 @@ def test_an_up_to_date_build_prints_nothing_and_a_changed_source_rebuilds_in_one
     assert changed.stdout.splitlines() == ["sam build: building .aws-sam/build (log: .aws-sam/build.log)"]
     log = (REPO / ".aws-sam" / "build.log").read_text()
     assert "Build Succeeded" in log and "sam deploy --guided" not in changed.stdout
+
+
+def test_no_python313_is_one_line_saying_how_to_get_one(tmp_path: Path) -> None:
+    missing = make(f"VENV={tmp_path}/venv", "PYTHON313=python3.99", f"{tmp_path}/venv/.installed")
+    assert missing.returncode != 0
+    assert missing.stderr.startswith("make: python3.99 not found: install Python 3.13")
+    assert (
+        "make PYTHON313=/path/to/python3.13" in missing.stderr and "command not found" not in missing.stderr
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.samconfig import SAMCONFIG, load, parse_overrides, set_overrides, set_region
+from ops.samconfig import SAMCONFIG, SamconfigError, load, parse_overrides, set_overrides, set_region
 
 POOL = "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbC123xyz"
 
@@ -111,3 +112,30 @@ def test_a_key_can_be_unset_and_the_region_set(samconfig: Path) -> None:
     assert load("default", samconfig).region == "us-east-1"  # the other environment keeps its own
     with pytest.raises(ValueError, match="region"):
         set_region("prod", "Europe", samconfig)
+
+
+def test_an_unknown_environment_names_the_real_ones_and_not_version() -> None:
+    with pytest.raises(SamconfigError) as unknown:
+        load("staging")
+    assert str(unknown.value) == "samconfig.toml has no environment 'staging': ENV is one of default, prod"
+
+
+@pytest.mark.parametrize(
+    "command", ["ops.deploy_guard", "ops.put_api_key", "ops.emergency pause", "ops.preflight"]
+)
+def test_every_ops_command_says_so_in_one_line(command: str) -> None:
+    """make deploy|put-key|pause|logs ENV=staging: no traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", *command.split(), "--env", "staging"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=os.environ | {"PYTHONPATH": "functions/broker:."},  # as make's OPS runs it
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.endswith(
+        "samconfig.toml has no environment 'staging': ENV is one of default, prod\n"
+    )
+    assert len(result.stderr.splitlines()) == 1

@@ -32,6 +32,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from ops.preflight import PreflightError, aws_session
+from ops.samconfig import SamconfigError
 from ops.samconfig import load as load_environment
 from ops.smoke_user import DEFAULT_USERNAME, create_user, generated_password, secret_name
 from ops.stacks import stack_outputs as outputs_of
@@ -253,14 +254,18 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> i
     )
     parser.add_argument("--voice-id", default=DEFAULT_VOICE, help="Gradium voice for the TTS check")
     args = parser.parse_args(argv)
-    if args.env:
-        environment = load_environment(args.env)
-        args.stack, args.region = environment.stack_name, args.region or environment.region
-
     redact = Redactor()
-    try:  # no credentials (or none that AWS takes): one line that says what to do, before any step
-        session = aws_session(args.region) if args.region else boto3.session.Session()
-    except PreflightError as exc:
+    # No such environment, no region, no credentials (or none that AWS takes): one line that says what to
+    # do, before any step.
+    try:
+        if args.env:
+            environment = load_environment(args.env)
+            args.stack, args.region = environment.stack_name, args.region or environment.region
+        region = args.region or boto3.session.Session().region_name
+        if not region:
+            raise PreflightError("no region: ENV=default|prod names one, or give --region (or AWS_REGION)")
+        session = aws_session(region)
+    except (PreflightError, SamconfigError) as exc:
         out(f"FAIL preflight: {exc}")
         return 1
     failed = False

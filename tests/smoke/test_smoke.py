@@ -211,3 +211,19 @@ def test_the_smoke_user_is_made_by_an_administrator_into_the_required_group(worl
         UserPoolId=world.pool_id, Username=smoke.DEFAULT_USERNAME
     )
     assert [group["GroupName"] for group in groups["Groups"]] == ["voice"]
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--env", "staging"], "samconfig.toml has no environment 'staging': ENV is one of default, prod"),
+        (["--stack", "foo"], "no region: ENV=default|prod names one, or give --region (or AWS_REGION)"),
+    ],
+)
+def test_no_environment_or_no_region_is_one_line_before_any_step(monkeypatch, args, said) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")  # no profile region either
+    lines: list[str] = []
+    assert smoke.main(args, out=lines.append) == 1
+    assert lines == [f"FAIL preflight: {said}"]
