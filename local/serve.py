@@ -50,6 +50,7 @@ from local.stack import (
     local_stack,
     moto_client,
 )
+from ops import template_parameters
 from ops.samconfig import parse_overrides
 
 FUNCTION = "TokenFunction"
@@ -433,10 +434,11 @@ def main(argv: list[str] | None = None) -> int:
             f"WARNING: HOST={args.host} serves the local API and its test user beyond this machine.",
             file=sys.stderr,
         )
-    try:
+    try:  # what `make config` refuses, refused here too: never a server whose every answer is a 500
         overrides = parse_overrides(args.parameter_overrides)
+        template_parameters.check(overrides)
     except ValueError as exc:
-        print(f"PARAMETER_OVERRIDES: {exc}", file=sys.stderr)
+        print(f"make serve: PARAMETER_OVERRIDES: {exc}", file=sys.stderr)
         return 2
     stop_on_sigterm()
     try:

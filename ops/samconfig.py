@@ -82,27 +82,36 @@ def set_overrides(
     changes: comments and the other settings stay as they are.
     """
     parameters = template_parameters.load()
-    for key in (*updates, *unset):
-        if key not in parameters:
-            close = difflib.get_close_matches(key, parameters, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ValueError(f"{key} is not a parameter of template.yaml{hint}; SAM would drop it silently")
+    template_parameters.check_names((*updates, *unset), parameters)
     for key, value in updates.items():
         if not _PLAIN_VALUE.fullmatch(value):
             raise ValueError(f"{key}={value!r}: only plain values (no spaces or quotes) can be kept here")
-        refusal = parameters[key].refusal(value)
-        if refusal:
-            raise ValueError(refusal)
+    template_parameters.check(updates, parameters)
     merged = {k: v for k, v in load(name, path).parameter_overrides.items() if k not in unset} | updates
     line = "parameter_overrides = " + '"' + " ".join(f"{k}={v}" for k, v in merged.items()) + '"'
     _rewrite(name, "deploy", "parameter_overrides", line, path)
     return load(name, path)
 
 
+def known_regions() -> list[str]:
+    """The regions CloudFormation is in, from the endpoint data botocore ships (no call to AWS)."""
+    import botocore.session  # only for a region change: make config's other paths need no SDK
+
+    session = botocore.session.get_session()
+    return sorted(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("cloudformation", partition)
+    )
+
+
 def set_region(name: str, region: str, path: Path = SAMCONFIG) -> Environment:
     """Set environment `name`'s region (its [global.parameters]), for every command that reads it."""
-    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]", region):
-        raise ValueError(f"{region!r} is not an AWS region name (like eu-west-1)")
+    regions = known_regions()
+    if region not in regions:
+        close = difflib.get_close_matches(region, regions, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ValueError(f"{region!r} is not an AWS region{hint}")
     _rewrite(name, "global", "region", f'region = "{region}"', path)
     return load(name, path)
 

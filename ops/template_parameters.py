@@ -3,7 +3,9 @@ the deploy guard takes a parameter's default from here when SAM sends none."""
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,26 @@ class Parameter:
             if self.allowed_pattern is not None and not re.fullmatch(self.allowed_pattern, item):
                 return f"{self.name} must match {self.allowed_pattern}, and {item!r} does not"
         return None
+
+
+def check(overrides: dict[str, str], parameters: dict[str, Parameter] | None = None) -> None:
+    """ValueError unless each name is a template parameter and each value one CloudFormation would take:
+    the one check of `make config`'s SET and `make serve`'s PARAMETER_OVERRIDES."""
+    parameters = load() if parameters is None else parameters
+    check_names(overrides, parameters)
+    for key, value in overrides.items():
+        refusal = parameters[key].refusal(value)
+        if refusal:
+            raise ValueError(refusal)
+
+
+def check_names(names: Iterable[str], parameters: dict[str, Parameter]) -> None:
+    """ValueError naming the first of `names` that is no template parameter (with the nearest that is)."""
+    for key in names:
+        if key not in parameters:
+            close = difflib.get_close_matches(key, parameters, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ValueError(f"{key} is not a parameter of template.yaml{hint}; SAM would drop it silently")
 
 
 def load(path: Path = TEMPLATE) -> dict[str, Parameter]:

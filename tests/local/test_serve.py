@@ -700,3 +700,28 @@ def test_with_host_0000_the_lambda_emulators_port_stays_on_loopback() -> None:
     with local_api(host="0.0.0.0") as api:  # noqa: S104 (the point of the test)
         assert listening_addresses(int(urlsplit(api.base_url).port or 0)) == {"00000000"}  # the API: all
         assert listening_addresses(api.emulator.port) == {"0100007F"}  # 127.0.0.1, and nothing else
+
+
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        ("TokensPerUserPerDay=lots", "TokensPerUserPerDay is a number, not 'lots'"),
+        ("AllowedOrigin=localhost:5173", "AllowedOrigin must match"),
+        ("TokensPerUserPerDya=5", "TokensPerUserPerDya is not a parameter of template.yaml (did you mean"),
+    ],
+)
+def test_overrides_make_config_would_refuse_are_refused_before_the_server_starts(override, said) -> None:
+    """Not a server whose every answer is a 500: make config's own check."""
+    port = str(free_port(consecutive=2))
+    result = subprocess.run(
+        [sys.executable, "-m", "local.serve", "--port", port, "--parameter-overrides", override],
+        cwd=REPO,
+        env=os.environ | {"PYTHONPATH": f"{REPO / 'functions' / 'broker'}{os.pathsep}{REPO}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith(f"make serve: PARAMETER_OVERRIDES: {said}")
+    assert len(result.stderr.splitlines()) == 1

@@ -114,6 +114,14 @@ def test_a_key_can_be_unset_and_the_region_set(samconfig: Path) -> None:
         set_region("prod", "Europe", samconfig)
 
 
+def test_a_misspelt_region_is_refused_with_the_nearest_real_one(samconfig: Path) -> None:
+    before = samconfig.read_text()
+    with pytest.raises(ValueError, match=r"^'eu-westt-1' is not an AWS region \(did you mean eu-west-1\?\)$"):
+        set_region("prod", "eu-westt-1", samconfig)
+    assert samconfig.read_text() == before
+    assert set_region("prod", "ap-southeast-7", samconfig).region == "ap-southeast-7"  # a new region is known
+
+
 def test_an_unknown_environment_names_the_real_ones_and_not_version() -> None:
     with pytest.raises(SamconfigError) as unknown:
         load("staging")
