@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -324,8 +325,12 @@ class ApiGatewayHandler(BaseHTTPRequestHandler):
             elapsed = (time.perf_counter() - started) * 1000
             print(f"{self.command} {self.path} -> {answer.status} ({elapsed:.0f} ms)", flush=True)
 
-    # Every method reaches the router, which answers API Gateway's 403 for those the API lacks.
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+    # Every method reaches the router, which answers API Gateway's 403 for those the API lacks: TRACE,
+    # CONNECT or any other token too (http.server answers a method without a do_ its HTML 501 page).
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def _body(self) -> bytes:
         """The request body, by Content-Length or chunked; BadFraming when neither can be trusted."""
@@ -369,10 +374,10 @@ class ApiGatewayHandler(BaseHTTPRequestHandler):
         pass  # one line per request is printed by _serve
 
 
-def _print_welcome(local: LocalApi) -> None:
+def _print_welcome(local: LocalApi, info_file: Path) -> None:
     info = local.info
     print(f"\nLocal API: POST {info['token_url']}  (Ctrl-C stops it)")
-    print(f"Sign-in details are in {INFO_FILE.relative_to(REPO)}.")
+    print(f"Sign-in details are in {info_file.relative_to(REPO)}.")
     if info.get("password"):
         endpoint, client = info["cognito_endpoint"], info["app_client_id"]
         print(f"\nLocal Cognito: {endpoint}  pool {info['user_pool_id']}  app client {client}")
@@ -442,27 +447,31 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stop_on_sigterm()
     try:
-        with local_api(
-            overrides,
-            host=args.host,
-            port=args.port,
-            user_pool_id=os.environ.get("USER_POOL_ID") or None,
-            gradium_api_key=gradium_key(args.real_gradium),
-            verbose=True,
-            pool_name=_stable_pool_name(args.fresh),
-        ) as local:
-            INFO_FILE.write_text(json.dumps(local.info, indent=2) + "\n")
+        with (
+            local_api(
+                overrides,
+                host=args.host,
+                port=args.port,
+                user_pool_id=os.environ.get("USER_POOL_ID") or None,
+                gradium_api_key=gradium_key(args.real_gradium),
+                verbose=True,
+                pool_name=_stable_pool_name(args.fresh),
+            ) as local,
+            _sign_in_files(args.port) as (info_file, outputs_file),
+        ):
+            info_file.write_text(json.dumps(local.info | {"pid": os.getpid()}, indent=2) + "\n")
             if "amplify_outputs" in local.info:
-                AMPLIFY_OUTPUTS.write_text(json.dumps(local.info["amplify_outputs"], indent=2) + "\n")
+                outputs_file.write_text(json.dumps(local.info["amplify_outputs"], indent=2) + "\n")
             print(local.emulator.new_logs().rstrip())
-            _print_welcome(local)
+            _print_welcome(local, info_file)
             # Short sleeps: the kernel may hand Ctrl-C (SIGINT) to any thread, and Python runs its handler
             # only when the main thread next wakes.
             while True:
                 time.sleep(0.2)
     except PortInUse as exc:
         print(
-            f"make serve: {exc} (another `make serve`?). Choose another: make serve PORT=3001",
+            f"make serve: {exc} (another `make serve`?). make serve takes PORT and PORT+1: choose a free "
+            f"pair, such as make serve PORT={args.port + 2}",
             file=sys.stderr,
         )
         return 2
@@ -472,6 +481,34 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nStopped.")
     return 0
+
+
+@contextlib.contextmanager
+def _sign_in_files(port: int) -> Iterator[tuple[Path, Path]]:
+    """Where this server writes its sign-in details and Amplify configuration: INFO_FILE and
+    AMPLIFY_OUTPUTS, unless another running make serve wrote them (the pid in INFO_FILE); then files named
+    for PORT, removed when this one stops, so that neither server's files ever name the other's ports."""
+    if not _written_by_a_running_server(INFO_FILE):
+        yield INFO_FILE, AMPLIFY_OUTPUTS
+        return
+    own = (
+        INFO_FILE.with_name(f"local-api-{port}.json"),
+        AMPLIFY_OUTPUTS.with_name(f"amplify_outputs-{port}.json"),
+    )
+    try:
+        yield own
+    finally:
+        for path in own:
+            path.unlink(missing_ok=True)
+
+
+def _written_by_a_running_server(info_file: Path) -> bool:
+    try:
+        pid = json.loads(info_file.read_text())["pid"]
+        os.kill(pid, 0)  # signal 0: is it alive (and ours to signal)?
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return pid != os.getpid()
 
 
 def _stable_pool_name(fresh: bool) -> str:

@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 import os
+import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -215,11 +216,18 @@ def wsgi_server(app: Any, port: int = 0, threaded: bool = True, host: str = "127
     """Serve a WSGI app on `host` (loopback unless given), on a free port unless given, until the block
     ends. Yields its URL on loopback."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # werkzeug logs every request
-    server = make_server(host, port, app, threaded=threaded)
+    # Bound here, not by werkzeug: on a taken port werkzeug prints its own advice and exits the process
+    # (serving.py, BaseWSGIServer.__init__); here the caller gets the OSError (EADDRINUSE) to explain.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as listening:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+        listening.listen(128)
+        server = make_server(host, port, app, threaded=threaded, fd=listening.fileno())
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield f"http://{url_host(local_host(host))}:{server.server_port}"
+        yield f"http://{url_host(local_host(host))}:{server.port}"
     finally:
         server.shutdown()
         server.server_close()

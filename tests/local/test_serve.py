@@ -185,6 +185,8 @@ def test_the_preflight_is_answered_from_the_template_without_auth(api: LocalApi)
         ("POST", "/v1/other"),
         ("POST", "/gradium-token"),
         ("POST", "/v2/gradium-token"),
+        ("TRACE", "/v1/gradium-token"),  # http.server's HTML 501 before (a contract fuzzer found it)
+        ("PROPFIND", "/v1/gradium-token"),
     ],
 )
 def test_unknown_routes_and_methods_are_the_gateways_403(api: LocalApi, method: str, path: str) -> None:
@@ -588,13 +590,10 @@ def test_a_token_without_a_kid_is_the_gateways_401(api: LocalApi) -> None:
     assert (status, json.loads(body)) == (401, {"error": "Unauthorized"})
 
 
-@contextlib.contextmanager
-def make_serve(*args: str) -> Iterator[tuple[dict[str, Any], list[str]]]:
-    """`python -m local.serve` (what make serve runs) on a free port pair until the block ends: what it
-    wrote to .aws-sam/local-api.json, and (once stopped) the lines it printed."""
-    INFO_FILE.unlink(missing_ok=True)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "local.serve", "--port", str(free_port(consecutive=2)), *args],
+def serve(*args: str) -> subprocess.Popen[str]:
+    """`python -m local.serve` (what make serve runs), in a session of its own (Ctrl-C: os.killpg)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "local.serve", *args],
         cwd=REPO,
         env=os.environ | {"PYTHONPATH": f"{REPO / 'functions' / 'broker'}{os.pathsep}{REPO}"},
         stdout=subprocess.PIPE,
@@ -602,6 +601,14 @@ def make_serve(*args: str) -> Iterator[tuple[dict[str, Any], list[str]]]:
         text=True,
         start_new_session=True,
     )
+
+
+@contextlib.contextmanager
+def make_serve(*args: str) -> Iterator[tuple[dict[str, Any], list[str]]]:
+    """`python -m local.serve` (what make serve runs) on a free port pair until the block ends: what it
+    wrote to .aws-sam/local-api.json, and (once stopped) the lines it printed."""
+    INFO_FILE.unlink(missing_ok=True)
+    server = serve("--port", str(free_port(consecutive=2)), *args)
     printed: list[str] = []
     try:
         deadline = time.monotonic() + 60
@@ -712,16 +719,48 @@ def test_with_host_0000_the_lambda_emulators_port_stays_on_loopback() -> None:
 )
 def test_overrides_make_config_would_refuse_are_refused_before_the_server_starts(override, said) -> None:
     """Not a server whose every answer is a 500: make config's own check."""
-    port = str(free_port(consecutive=2))
-    result = subprocess.run(
-        [sys.executable, "-m", "local.serve", "--port", port, "--parameter-overrides", override],
-        cwd=REPO,
-        env=os.environ | {"PYTHONPATH": f"{REPO / 'functions' / 'broker'}{os.pathsep}{REPO}"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    refused = serve("--port", str(free_port(consecutive=2)), "--parameter-overrides", override)
+    printed = refused.communicate(timeout=60)[0]
+    assert refused.returncode == 2
+    assert printed.startswith(f"make serve: PARAMETER_OVERRIDES: {said}")
+    assert len(printed.splitlines()) == 1
+
+
+def test_a_busy_cognito_port_says_so_and_suggests_a_free_pair() -> None:
+    port = free_port(consecutive=2)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port + 1))
+        taken.listen()
+        refused = serve("--port", str(port))
+        printed = refused.communicate(timeout=60)[0]
+    assert refused.returncode == 2
+    assert printed == (
+        f"make serve: port {port + 1} on 127.0.0.1 (the local Cognito) is in use (another `make serve`?). "
+        f"make serve takes PORT and PORT+1: choose a free pair, such as make serve PORT={port + 2}\n"
     )
-    assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr.startswith(f"make serve: PARAMETER_OVERRIDES: {said}")
-    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_second_make_serve_leaves_the_first_ones_files_alone() -> None:
+    """Its own files are named for its port, and gone when it stops: no file names a dead port."""
+    with make_serve() as (first, _):
+        first_files = INFO_FILE.read_text(), AMPLIFY_OUTPUTS.read_text()
+        port = free_port(consecutive=2)
+        own = (
+            INFO_FILE.with_name(f"local-api-{port}.json"),
+            AMPLIFY_OUTPUTS.with_name(f"amplify_outputs-{port}.json"),
+        )
+        second = serve("--port", str(port))
+        try:
+            deadline = time.monotonic() + 60
+            while not own[0].exists() and time.monotonic() < deadline and second.poll() is None:
+                time.sleep(0.1)
+            assert json.loads(own[0].read_text())["token_url"].startswith(f"http://127.0.0.1:{port}/")
+            assert json.loads(own[1].read_text())["custom"]["user_pool_endpoint"].endswith(f":{port + 1}")
+            assert (INFO_FILE.read_text(), AMPLIFY_OUTPUTS.read_text()) == first_files
+        finally:
+            os.killpg(second.pid, signal.SIGINT)
+            printed = second.communicate(timeout=30)[0]
+        assert f"Sign-in details are in .aws-sam/local-api-{port}.json." in printed
+        assert not own[0].exists() and not own[1].exists()
+        assert (INFO_FILE.read_text(), AMPLIFY_OUTPUTS.read_text()) == first_files
+        assert json.loads(INFO_FILE.read_text())["token_url"] == first["token_url"]
