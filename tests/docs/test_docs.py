@@ -97,3 +97,41 @@ def test_the_configuration_page_names_each_settings_variable_beside_its_paramete
     variable_of = {parameter or variable: variable for parameter, variable in rows}
     for setting in SETTINGS.values():
         assert variable_of.get(setting.parameter or setting.variable) == setting.variable, setting.variable
+
+
+def test_every_aws_command_in_the_docs_names_its_region() -> None:
+    """A command without --region runs in whatever region the reader's profile says (a review found one)."""
+    for doc in DOCS:
+        for command in re.findall(
+            r"^aws [a-z-]+ [a-z-]+.*?(?<!\\)$", doc.read_text(), re.MULTILINE | re.DOTALL
+        ):
+            whole = re.sub(r"\\\n", " ", command)
+            assert "--region" in whole, f"{doc.name}: {whole[:80]}"
+
+
+def test_the_regions_in_the_docs_are_the_readmes() -> None:
+    """The README sets up eu-west-1: a page that then says us-east-1 sends the reader elsewhere."""
+    for doc in (README, REPO / "docs" / "deploying.md", REPO / "docs" / "clients.md"):
+        assert not re.search(r"--region us-east-1|REGION=us-east-1", doc.read_text()), doc.name
+
+
+def test_the_ios_dev_build_allows_the_addresses_the_project_prints() -> None:
+    """make serve prints 127.0.0.1 (and a LAN address): ATS's NSExceptionDomains cannot name an address;
+    NSAllowsLocalNetworking allows them."""
+    page = (REPO / "docs" / "clients.md").read_text()
+    assert "NSAllowsLocalNetworking" in page
+    assert "Info.plist for `localhost`" not in page
+
+
+def test_what_needs_node_says_so() -> None:
+    """make demo compiles the page with the TypeScript compiler from npm, as make test does."""
+    for doc in (README, REPO / "docs" / "local-development.md"):
+        assert re.search(
+            r"`make test` and `make demo`\s+also need Node\.js|for `make test` and `make demo`, Node\.js",
+            doc.read_text(),
+        ), doc.name
+
+
+def test_no_sentence_of_the_deploy_page_starts_mid_way() -> None:
+    page = (REPO / "docs" / "deploying.md").read_text()
+    assert not re.search(r"^[A-Z][^\n(]*\):$", page, re.MULTILINE)  # "...; the guard tells you):" alone
