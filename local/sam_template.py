@@ -71,7 +71,12 @@ class Template:
             raise ValueError(f"unknown parameter(s) in the overrides: {', '.join(sorted(unknown))}")
         parameters = defaults(source) | overrides
         translated = translate(source, parameters, region)
-        resolve = Resolver(translated, parameters, region)
+        lists = frozenset(
+            name
+            for name, spec in template_parameters.parse(source).items()
+            if spec.type == "CommaDelimitedList"
+        )
+        resolve = Resolver(translated, parameters, region, lists=lists)
         return cls(parameters, translated["Resources"], translated.get("Outputs", {}), resolve)
 
     def output(self, name: str, names: dict[str, str] | None = None) -> str:
@@ -105,8 +110,10 @@ class Resolver:
         parameters: dict[str, str],
         region: str,
         names: dict[str, str] | None = None,
+        lists: frozenset[str] = frozenset(),
     ) -> None:
         self._conditions = template.get("Conditions", {})
+        self._lists = lists  # CommaDelimitedList parameters: CloudFormation's Ref of one is a list
         self._symbols: dict[str, str] = (
             {
                 "AWS::Region": region,
@@ -150,6 +157,8 @@ class Resolver:
     def _ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
             return _NO_VALUE
+        if name in self._lists:
+            return self._symbols[name].split(",")
         return self._symbols.get(name, name)  # a resource's Ref: its logical id stands in
 
     def _condition(self, name: str) -> bool:

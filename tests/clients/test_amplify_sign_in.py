@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from local.sam_template import SOURCE_TEMPLATE, Template
 from local.serve import LocalApi, local_api
 from tests.clients.test_typescript_client import HERE, NODE
 
@@ -49,3 +50,55 @@ def test_amplify_js_signs_in_and_gets_a_token(api: LocalApi, tmp_path: Path, flo
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["signedIn"] is True
     assert answer["status"] == 200 and set(answer["body"]) == {"token", "expires_at"}
+
+
+def amplify_reads(outputs: dict, tmp_path: Path) -> dict:
+    """What Amplify JS's own parser makes of the outputs, and whether signInWithRedirect would accept them."""
+    path = tmp_path / "amplify_outputs.json"
+    path.write_text(json.dumps(outputs))
+    result = subprocess.run(
+        [NODE, HERE / "amplify_oauth_config.mjs"],
+        cwd=HERE,
+        env=os.environ | {"AMPLIFY_OUTPUTS": str(path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def stack_outputs(overrides: dict[str, str]) -> dict:
+    """The template's AmplifyOutputs for these parameters, as CloudFormation resolves it."""
+    template = Template.load(SOURCE_TEMPLATE, overrides, "eu-west-1")
+    names = {
+        "UserPool": "eu-west-1_AbC123",
+        "UserPoolAppClient": "4q2h7k9m1n3p5r7t9v1x3z5b7d",
+        "TokenApi": "a1",
+    }
+    return json.loads(template.output("AmplifyOutputs", names))
+
+
+def test_with_a_hosted_ui_amplify_can_sign_in_by_redirect(tmp_path: Path) -> None:
+    outputs = stack_outputs(
+        {
+            "HostedUiDomainPrefix": "voice-app",
+            "OAuthCallbackUrls": "https://app.example.com/callback,http://localhost:5173/",
+            "OAuthLogoutUrls": "https://app.example.com/",
+        }
+    )
+    read = amplify_reads(outputs, tmp_path)
+    assert read["valid"] is True
+    assert read["oauth"] == {
+        "domain": "voice-app.auth.eu-west-1.amazoncognito.com",
+        "scopes": ["openid", "email", "profile"],
+        "redirectSignIn": ["https://app.example.com/callback", "http://localhost:5173/"],
+        "redirectSignOut": ["https://app.example.com/"],
+        "responseType": "code",
+        "providers": [],
+    }
+
+
+def test_without_a_hosted_ui_there_is_no_oauth_to_configure(tmp_path: Path) -> None:
+    read = amplify_reads(stack_outputs({}), tmp_path)
+    assert (read["oauth"], read["valid"]) == (None, False)

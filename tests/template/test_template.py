@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from local.sam_template import SOURCE_TEMPLATE, Template
 from tests.template.rules import broken_rules
 from tests.template.translation import SOURCE, of_type, translate
 
@@ -504,24 +505,23 @@ def test_the_amplify_outputs_describe_the_stacks_pool_client_and_token_url(
 ) -> None:
     output = translated["Outputs"]["AmplifyOutputs"]
     assert output["Condition"] == "CreateUserPool"  # a brought-in pool has its own app client
-    template = output["Value"]["Fn::Sub"]
-    values = {
-        "AWS::Region": "eu-west-1",
+    names = {
         "UserPool": "eu-west-1_AbC123xyz",
         "UserPoolAppClient": "4abc123def456ghi789jkl0mno",
-        "TokenApi": "a1b2c3d4e5",
-        "AWS::URLSuffix": "amazonaws.com",
-        "StageName": "v1",
+        "TokenApi": "a1b2",
     }
-    config = json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], template))
+    template = Template.load(SOURCE_TEMPLATE, {}, "eu-west-1")  # resolved as CloudFormation resolves it
+    config = json.loads(template.output("AmplifyOutputs", names))
     assert config["auth"] == config["auth"] | {
         "aws_region": "eu-west-1",
         "user_pool_id": "eu-west-1_AbC123xyz",
         "user_pool_client_id": "4abc123def456ghi789jkl0mno",
     }
-    token_url = translated["Outputs"]["TokenUrl"]["Value"]["Fn::Sub"]
-    assert config["custom"]["gradium_token_url"] == re.sub(
-        r"\$\{([^}]+)\}", lambda m: values[m.group(1)], token_url
+    assert "oauth" not in config["auth"]  # no hosted UI by default (with one: tests/clients, Amplify JS)
+    assert config["custom"]["gradium_token_url"] == template.output("TokenUrl", names)
+    assert (
+        config["custom"]["gradium_token_url"]
+        == "https://a1b2.execute-api.eu-west-1.amazonaws.com/v1/gradium-token"
     )
     # The password rules an Amplify sign-up form shows are the pool's own.
     policy = translated["Resources"]["UserPool"]["Properties"]["Policies"]["PasswordPolicy"]
