@@ -14,7 +14,7 @@ import urllib.request
 from typing import Any
 
 from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
+from joserfc.errors import ClaimError, InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 
@@ -70,8 +70,10 @@ class CognitoAuthorizer:
                 raise Unauthorized("the token names no key (kid)")
             token = self._decode(value)
             self._claims.validate(token.claims)
+        except ClaimError as exc:
+            raise Unauthorized(_claim_refusal(exc.claim, token.claims)) from None
         except JoseError as exc:
-            raise Unauthorized(exc.error) from None
+            raise Unauthorized(_REFUSALS.get(exc.error, exc.description or exc.error)) from None
         except (ValueError, TypeError):  # not a JWS at all (its parts are not base64 JSON)
             raise Unauthorized("not a JWT") from None
         return {name: gateway_claim(name, value) for name, value in token.claims.items()}
@@ -99,6 +101,23 @@ class CognitoAuthorizer:
                     # Unreachable, or not a key set: no token can be verified, so none is accepted.
                     raise Unauthorized("the pool's JWKS could not be fetched") from None
             return self._keys
+
+
+# Why a token was refused, for the developer at make serve's console (the caller gets API Gateway's 401).
+_REFUSALS = {
+    "bad_signature": "its signature does not verify with the pool's keys (another pool, or a forged token)",
+    "invalid_key_id": "it names a key (kid) the pool does not publish (another pool, or a forged token)",
+}
+
+
+def _claim_refusal(claim: str, claims: dict[str, Any]) -> str:
+    if claim == "token_use" and claims.get("token_use") == "access":
+        return "an access token: send the ID token (Amplify: fetchAuthSession().tokens.idToken)"
+    if claim == "exp":
+        return "it has expired (exp): refresh it (Amplify refreshes it in fetchAuthSession)"
+    if claim == "iss":
+        return f"another pool issued it (iss {claims.get('iss')!r}, not this pool's)"
+    return f"its {claim} claim is missing or wrong"
 
 
 def gateway_claim(name: str, value: Any) -> str:

@@ -20,6 +20,7 @@ endpoint's JWKS publishes it alone.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -118,12 +119,17 @@ class CognitoEndpoint:
         self._region = region
         self._pools: set[str] = set()
 
-    def sign_for(self, user_pool_id: str) -> None:
+    def sign_for(self, user_pool_id: str, token_seconds: int | None = None) -> None:
         """Have moto's pool sign its tokens with this endpoint's key, not the key bundled in moto, and
-        publish the key as that pool's JWKS. moto has no API for it: the pool keeps the key it signs with
-        in `json_web_key` (moto/cognitoidp/models.py)."""
+        publish the key as that pool's JWKS; with `token_seconds`, its ID and access tokens expire after
+        that long, as the stack's app client says. moto has no API for either: the pool keeps the key it
+        signs with in `json_web_key`, and signs every token for an hour (`create_jwt`'s `expires_in`
+        default, whatever the client's validity; moto/cognitoidp/models.py)."""
         backend = cognitoidp_backends[DEFAULT_ACCOUNT_ID][self._region]
-        backend.describe_user_pool(user_pool_id).json_web_key = self._key
+        pool = backend.describe_user_pool(user_pool_id)
+        pool.json_web_key = self._key
+        if token_seconds:
+            pool.create_jwt = functools.partial(type(pool).create_jwt, pool, expires_in=token_seconds)
         self._pools.add(user_pool_id)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

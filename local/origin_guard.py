@@ -27,11 +27,16 @@ class OriginGuard:
     answers CORS for `allowed_origin` only."""
 
     def __init__(
-        self, app: WsgiApp, allowed_origin: str | None = None, names: tuple[str, ...] = ("localhost",)
+        self,
+        app: WsgiApp,
+        allowed_origin: str | None = None,
+        names: tuple[str, ...] = ("localhost",),
+        on_refusal: Callable[[str], None] | None = None,
     ) -> None:
         self._app = app
         self._allowed_origin = allowed_origin
         self._names = names
+        self._on_refusal = on_refusal  # told why, in one line, each time a web page is refused
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         host = urlsplit("//" + environ.get("HTTP_HOST", "")).hostname
@@ -42,6 +47,11 @@ class OriginGuard:
                 f"this local endpoint answers requests to an address or {', '.join(self._names)}",
             )
         if origin is not None and origin != self._allowed_origin:
+            if self._on_refusal:
+                allowed = (
+                    f"AllowedOrigin is {self._allowed_origin}" if self._allowed_origin else "no AllowedOrigin"
+                )
+                self._on_refusal(f"refused a web page of origin {origin} ({allowed})")
             return _refuse(start_response, "this local endpoint answers no web page of that origin")
         if origin is None and environ.get("HTTP_SEC_FETCH_SITE") in ("cross-site", "same-site"):
             return _refuse(start_response, "this local endpoint answers no web page")

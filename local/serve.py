@@ -126,7 +126,7 @@ def local_api(
     cognito = CognitoEndpoint(signing_key(SIGNING_KEY_FILE), REGION)
     try:
         with (
-            _cognito(cognito, host, port, allowed_origin) as cognito_url,
+            _cognito(cognito, host, port, allowed_origin, verbose) as cognito_url,
             local_stack(with_standin=not gradium_api_key) as stack,
         ):
             if user_pool_id:
@@ -138,7 +138,7 @@ def local_api(
                 pool = _create_local_pool(stack, template.parameters.get("RequiredGroup", ""), pool_name)
                 pool["issuer"] = issuer_of(region, pool["user_pool_id"])
                 # The pool signs with this checkout's key, which only the local Cognito's JWKS publishes.
-                cognito.sign_for(pool["user_pool_id"])
+                cognito.sign_for(pool["user_pool_id"], _token_seconds(template))
                 authorizer = CognitoAuthorizer(
                     pool["issuer"], f"{cognito_url}/{pool['user_pool_id']}/.well-known/jwks.json"
                 )
@@ -171,11 +171,22 @@ def local_api(
 
 
 @contextlib.contextmanager
-def _cognito(app: CognitoEndpoint, host: str, port: int, allowed_origin: str | None) -> Iterator[str]:
-    """The local Cognito endpoint on HOST:PORT+1 (a free port with PORT 0)."""
+def _cognito(
+    app: CognitoEndpoint, host: str, port: int, allowed_origin: str | None, verbose: bool
+) -> Iterator[str]:
+    """The local Cognito endpoint on HOST:PORT+1 (a free port with PORT 0); with `verbose`, a page it
+    refuses is on the console (a sign-in that fails in the browser with a CORS error says no more)."""
+
+    def tell(why: str) -> None:
+        print(f"  local Cognito: {why}", flush=True)
+
     with contextlib.ExitStack() as running:
         with port_in_use_as(f"port {port + 1} on {host} (the local Cognito)"):
-            url = running.enter_context(cognito_endpoint(app, port + 1 if port else 0, allowed_origin, host))
+            url = running.enter_context(
+                cognito_endpoint(
+                    app, port + 1 if port else 0, allowed_origin, host, tell if verbose else None
+                )
+            )
         yield url
 
 
@@ -187,6 +198,18 @@ def _amplify_outputs(template: Template, pool: dict[str, Any], info: dict[str, A
     outputs["custom"]["gradium_token_url"] = info["token_url"]
     outputs["custom"]["user_pool_endpoint"] = info["cognito_endpoint"]
     return outputs
+
+
+# CloudFormation's TokenValidityUnits, in seconds.
+_UNIT_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+
+
+def _token_seconds(template: Template) -> int:
+    """How long the stack's app client's ID tokens last (15 minutes): the local ones last as long, so that
+    an app's refresh of its tokens runs locally as it will against the stack."""
+    client = template.resources["UserPoolAppClient"]["Properties"]
+    unit = client.get("TokenValidityUnits", {}).get("IdToken", "hours")
+    return int(client.get("IdTokenValidity", 1)) * _UNIT_SECONDS[unit]
 
 
 def _create_local_pool(stack: LocalStack, required_group: str, name: str) -> dict[str, Any]:

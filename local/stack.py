@@ -203,11 +203,15 @@ def moto_server(
 
 @contextmanager
 def cognito_endpoint(
-    app: CognitoEndpoint, port: int = 0, allowed_origin: str | None = None, host: str = "127.0.0.1"
+    app: CognitoEndpoint,
+    port: int = 0,
+    allowed_origin: str | None = None,
+    host: str = "127.0.0.1",
+    on_refusal: Callable[[str], None] | None = None,
 ) -> Iterator[str]:
     """Serve the local Cognito an app is told to use (local/cognito_endpoint.py), with CORS for the app's
-    own origin only, on `host`; yields its loopback URL."""
-    with wsgi_server(OriginGuard(app, allowed_origin), port, host=host) as url:
+    own origin only (`on_refusal` told of any other), on `host`; yields its loopback URL."""
+    with wsgi_server(OriginGuard(app, allowed_origin, on_refusal=on_refusal), port, host=host) as url:
         yield url
 
 

@@ -764,3 +764,33 @@ def test_a_second_make_serve_leaves_the_first_ones_files_alone() -> None:
         assert not own[0].exists() and not own[1].exists()
         assert (INFO_FILE.read_text(), AMPLIFY_OUTPUTS.read_text()) == first_files
         assert json.loads(INFO_FILE.read_text())["token_url"] == first["token_url"]
+
+
+def test_the_console_says_why_a_token_was_refused_and_what_to_send() -> None:
+    """The caller gets API Gateway's bare 401; the developer at make serve's console learns why."""
+    with make_serve() as (info, printed):
+        result = moto_client(info["cognito_endpoint"], "cognito-idp").initiate_auth(
+            ClientId=info["app_client_id"],
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": info["username"], "PASSWORD": info["password"]},
+        )["AuthenticationResult"]
+        access, id_token = result["AccessToken"], result["IdToken"]
+        claims = claims_of(id_token)
+        stale = jwt.encode(
+            {"alg": "RS256", "kid": "dummy"},
+            claims | {"exp": int(time.time()) - 60},
+            local_signing_key(),
+        )
+        for token in (access, stale):
+            status, _, body = call(info["token_url"], headers={"Authorization": token})
+            assert (status, json.loads(body)) == (401, {"error": "Unauthorized"})
+        page = {"Origin": "https://evil.example", "Content-Type": "application/x-amz-json-1.1"}
+        assert call(info["cognito_endpoint"] + "/", headers=page)[0] == 403
+    console = "\n".join(printed)
+    assert "authorizer refused: an access token: send the ID token" in console
+    assert "authorizer refused: it has expired (exp): refresh it" in console
+    assert "local Cognito: refused a web page of origin https://evil.example (no AllowedOrigin)" in console
+    # As the stack's app client (IdTokenValidity 15 minutes): an app's refresh runs locally too.
+    assert claims["exp"] - claims["iat"] == 15 * 60
+    assert claims_of(access)["exp"] - claims_of(access)["iat"] == 15 * 60
+    assert access not in console and id_token not in console
