@@ -117,6 +117,9 @@ def page_url(origin: str, api: LocalApi, speech_url: str | None) -> str:
         "region": api.info["region"],
         "app_client_id": api.info["app_client_id"],
         "quota_url": f"{origin}/quota",
+        # The local pool's test user (its password is no secret: make serve prints it), shown on the page.
+        "local_user": LOCAL_USER,
+        "local_password": LOCAL_PASSWORD,
     }
     if speech_url:
         query["speech_url"] = speech_url

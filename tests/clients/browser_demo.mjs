@@ -27,6 +27,12 @@ try {
     }
   });
   await page.goto(process.env.DEMO_URL);
+  // What the page offers before anyone types: the local test user, in local mode.
+  const offered = {
+    text: await page.textContent("#local-user"),
+    username: await page.inputValue("#username"),
+    intro: await page.textContent("p"),
+  };
   await page.fill("#username", process.env.USERNAME);
   await page.fill("#password", process.env.PASSWORD);
   await page.click("#speak");
@@ -36,7 +42,7 @@ try {
   const token = await page.$eval("#token", (element) => ({ ...element.dataset }));
   const quota = await page.$eval("#quota", (element) => ({ ...element.dataset, text: element.textContent }));
   await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
-  console.log(JSON.stringify({ status, events, errors, token, quota }));
+  console.log(JSON.stringify({ status, events, errors, token, quota, offered }));
 } finally {
   await browser.close();
 }

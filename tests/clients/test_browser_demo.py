@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -72,6 +73,12 @@ def test_the_demo_signs_in_waits_out_a_429_and_plays_the_audio(demo) -> None:
         finally:
             speech.stop()
     assert page["status"]["state"] == "done", page
+    # Local mode: the page shows the test user's sign-in and fills it in; it speaks plainly (no "CORS").
+    assert page["offered"]["text"] == (
+        f"Local mode: sign in as {LOCAL_USER} / {LOCAL_PASSWORD}, the local pool's test user."
+    )
+    assert page["offered"]["username"] == LOCAL_USER
+    assert "CORS" not in page["offered"]["intro"]
     # 2 s: read from Retry-After, which the browser exposes only with Access-Control-Expose-Headers
     # (without it the client would fall back to 1 s).
     assert page["status"]["waited"] == "2", page
@@ -104,7 +111,10 @@ def test_the_demo_shows_the_answer_when_the_quota_runs_out(demo) -> None:
             speech.stop()
     assert spoke["status"]["state"] == "done" and spoke["quota"]["leftToday"] == "0"
     assert refused["status"]["state"] == "failed" and refused["status"]["error"] == "RateLimited"
-    assert any("the broker answered 429: retry in" in event for event in refused["events"])
+    # The daily cap's wait, as a person reads it: a time of day and how long until then, not seconds.
+    wait = r"until 00:00 UTC, in (\d+ h )?\d+ min"
+    assert any(re.fullmatch(f"the broker answered 429: no more tokens {wait}", e) for e in refused["events"])
+    assert re.fullmatch(f"No more tokens for now: try again {wait}\\.", refused["status"]["text"])
     assert refused["quota"]["leftToday"] == "0" and len(gradium.issued_tokens) == 1
 
 

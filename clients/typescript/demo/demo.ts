@@ -57,6 +57,26 @@ async function showQuota(): Promise<void> {
   element_.dataset.leftToday = String(quota.left_today);
 }
 
+/** A Retry-After as a person reads it: "in 42 s", or "until 00:00 UTC, in 9 h 8 min" (the daily cap's
+ *  wait runs to midnight UTC). */
+function untilAgain(seconds: number, now: Date): string {
+  if (seconds < 60) return `in ${seconds} s`;
+  const at = new Date(now.getTime() + seconds * 1000);
+  const clock = `${String(at.getUTCHours()).padStart(2, "0")}:${String(at.getUTCMinutes()).padStart(2, "0")} UTC`;
+  const minutes = Math.ceil(seconds / 60);
+  const hours = Math.floor(minutes / 60);
+  return `until ${clock}, in ${hours ? `${hours} h ` : ""}${minutes % 60} min`;
+}
+
+/** In local mode (`make demo`), the local pool's test user: shown and filled in, as the console prints it. */
+function offerLocalUser(): void {
+  if (!setting("local_user")) return;
+  element<HTMLInputElement>("username").value = setting("local_user");
+  element<HTMLInputElement>("password").value = setting("local_password");
+  element<HTMLParagraphElement>("local-user").textContent =
+    `Local mode: sign in as ${setting("local_user")} / ${setting("local_password")}, the local pool's test user.`;
+}
+
 /** Hands out `token` once, then fresh ones: a token is never used twice, even by a retry. */
 function onceThenFresh(token: GradiumToken, config: Parameters<typeof fetchToken>[0]) {
   let first: GradiumToken | null = token;
@@ -95,8 +115,13 @@ async function run(): Promise<void> {
   try {
     minted = await fetchToken(config);
   } catch (error) {
-    if (error instanceof RateLimited) log(`the broker answered 429: retry in ${error.retryAfterSeconds} s`);
     await showQuota();
+    if (error instanceof RateLimited) {
+      const wait = untilAgain(error.retryAfterSeconds, new Date());
+      log(`the broker answered 429: no more tokens ${wait}`);
+      show("failed", `No more tokens for now: try again ${wait}.`, { error: "RateLimited" });
+      return;
+    }
     throw error;
   }
   const tokenInfo = element<HTMLDivElement>("token");
@@ -129,6 +154,7 @@ async function run(): Promise<void> {
   });
 }
 
+offerLocalUser();
 element<HTMLButtonElement>("speak").addEventListener("click", () => {
   run().catch((error: Error) => {
     log(`failed: ${error.name}: ${error.message}`);
