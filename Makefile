@@ -63,8 +63,6 @@ $(VENV_CHECKOV)/.installed: tests/requirements-checkov.txt
 	$(VENV_CHECKOV)/bin/pip install --quiet -r tests/requirements-checkov.txt
 	touch $@
 
-# /var/task and /opt are read-only in Lambda, so Python compiles every module on every cold start
-# unless the package ships .pyc files; unchecked-hash ones stay valid whatever the zip's mtimes.
 $(NODE_MODULES)/.installed: tests/clients/package-lock.json
 	cd tests/clients && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -77,7 +75,9 @@ build: $(BUILT) ## sam build into .aws-sam/build when the sources changed, then 
 	@:
 
 # sam build's 40 lines (and its advice to run `sam deploy --guided`, which is not how this project
-# deploys) go to .aws-sam/build.log; they are printed only when the build fails.
+# deploys) go to .aws-sam/build.log; they are printed only when the build fails. /var/task and /opt are
+# read-only in Lambda, so Python compiles every module on every cold start unless the package ships .pyc
+# files: compileall makes them, unchecked-hash ones staying valid whatever the zip's mtimes.
 $(BUILT): $(VENV)/.installed $(BUILD_SOURCES)
 	@mkdir -p .aws-sam
 	@echo "sam build: building .aws-sam/build (log: .aws-sam/build.log)"

@@ -33,8 +33,6 @@ RESPONSE_HEADERS = {
 }
 
 
-# Built during init: the SDK clients, the secret cache and the kept-alive connection to Gradium then
-# serve every later invocation of this environment.
 SERVICE = build_once(lambda: build_service(logger, metrics), logger)
 
 

@@ -131,7 +131,8 @@ def test_a_safe_change_is_shown_and_goes_ahead(cloudformation: Any) -> None:
     deployed(cloudformation, "tightened", RequiredGroup="", TokensPerUserPerDay="200")
     verdict = check(environment("tightened", RequiredGroup="voice", TokensPerUserPerDay="50"), cloudformation)
     assert verdict.refusals == []
-    assert verdict.diff == ["RequiredGroup: '' -> 'voice'", "TokensPerUserPerDay: '200' -> '50'"]
+    # In the template's order (its sections: the token function's before identity's).
+    assert verdict.diff == ["TokensPerUserPerDay: '200' -> '50'", "RequiredGroup: '' -> 'voice'"]
 
 
 def test_command_line_overrides_replace_samconfigs_for_that_run(cloudformation: Any) -> None:

@@ -790,3 +790,18 @@ def test_the_audit_lines_and_the_key_outlive_a_delete_or_a_replacing_update() ->
     deleting = (REPO / "docs" / "deploying.md").read_text()
     for kept in ("/aws/lambda/$STACK-token", "/aws/apigateway/$STACK-access", "$STACK/gradium-api-key"):
         assert kept in deleting, kept
+
+
+def test_the_launch_page_groups_every_parameter_once_as_the_parameters_section_does() -> None:
+    """make publish's console page shows these groups in order (alphabetical without them); the template's
+    Parameters carry the same sections, as Resources do."""
+    groups = SOURCE["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+    grouped = [name for group in groups for name in group["Parameters"]]
+    assert sorted(grouped) == sorted(SOURCE["Parameters"]) and len(set(grouped)) == len(grouped)
+    assert grouped == list(SOURCE["Parameters"])  # the same order, section by section
+    text = (REPO / "template.yaml").read_text()
+    parameters = text[text.index("\nParameters:\n") : text.index("\nRules:\n")]
+    headers = re.findall(r"^  # ==== ([^:\n]+)", parameters, re.MULTILINE)
+    assert headers == [group["Label"]["default"] for group in groups]
+    resources = re.findall(r"^  # ==== ([^:\n]+)", text[text.index("\nResources:\n") :], re.MULTILINE)
+    assert [h.split(" (")[0] for h in resources] == headers[: len(resources)]
