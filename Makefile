@@ -28,7 +28,7 @@ PYTHON313 ?= python3.13
 # Our virtualenv's python3.13 first on PATH: `sam build` then finds the runtime's Python there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv build invoke standins sam-env serve demo unit test lint format validate bench chaos smoke smoke-user config put-key publish deploy-tools deploy-lock deploy deploy-prod pause resume logs clean
+.PHONY: help venv build docs invoke standins sam-env serve demo unit test lint format validate bench chaos smoke smoke-user config put-key publish deploy-tools deploy-lock deploy deploy-prod pause resume logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -111,6 +111,9 @@ serve: build $(VENV_LAMBDA)/.installed ## The template's API on http://HOST:PORT
 DEMO_PORT ?= 8080
 demo: build $(VENV_LAMBDA)/.installed $(NODE_MODULES)/.installed ## The browser demo, a page to use: http://127.0.0.1:DEMO_PORT (default 8080) against make serve's local API; GRADIUM=real
 	$(OPS) local.demo --port "$(DEMO_PORT)" $(REAL_GRADIUM)
+
+docs: $(VENV)/.installed ## docs/configuration.md's parameter table from template.yaml (meanings, defaults, bounds) and config.py (variables)
+	@$(OPS) ops.parameter_table
 
 lint: $(VENV)/.installed ## ruff check and ruff format --check
 	$(BIN)/ruff check .

@@ -1,8 +1,9 @@
 """Settings of the token function and the credits monitor, read from the environment and validated once
 per cold start.
 
-Every setting is one row of SETTINGS (variable, template parameter, default, bounds, meaning), read by
-Setting.read; the tests check the template's parameters and docs/configuration.md against that table.
+Every setting is one row of SETTINGS (variable, template parameter, default, bounds), read by Setting.read;
+the tests check the template's parameters against that table. What a parameter means is said once, in its
+template Description; docs/configuration.md's table is made from both (`make docs`).
 Plain dataclasses rather than pydantic: its import would cost the cold start more than the whole function.
 """
 
@@ -30,15 +31,16 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Setting:
-    """One environment variable: the template parameter that sets it, its default, bounds and meaning."""
+    """One environment variable: the template parameter that sets it, its default and bounds (and, for a
+    variable no parameter sets, what it means: a parameter's meaning is its template Description)."""
 
     variable: str
     parameter: str | None  # None: the template sets it from a resource (the quota table's name)
     default: Any
     parse: Callable[[str, Setting], Any]  # the stripped, non-empty value -> the setting (or ConfigError)
-    meaning: str
     low: float | None = None
     high: float | None = None
+    meaning: str | None = None  # only where no parameter sets the variable
 
     def read(self, environ: Mapping[str, str]) -> Any:
         raw = environ.get(self.variable, "").strip()
@@ -185,15 +187,12 @@ def _is_loopback(host: str) -> bool:
 
 
 SETTINGS: dict[str, Setting] = {
-    "secret_id": Setting(
-        "GRADIUM_API_KEY_SECRET_ID", "ExistingSecretArn", _REQUIRED, _text, "the secret holding the key"
-    ),
+    "secret_id": Setting("GRADIUM_API_KEY_SECRET_ID", "ExistingSecretArn", _REQUIRED, _text),
     "token_url": Setting(
         "GRADIUM_TOKEN_URL",
         "GradiumTokenUrl",
         "https://api.gradium.ai/api/api-keys/token",
         _token_url,
-        "Gradium's token endpoint: https on gradium.ai or a host under it, or plain http for loopback",
     ),
     # The function's own timeout (template) must cover the Gradium budget plus the secret reads and the
     # quota update; API Gateway gives up after 29 s, so a larger budget could never be honoured.
@@ -202,7 +201,6 @@ SETTINGS: dict[str, Setting] = {
         "GradiumTimeoutSeconds",
         8.0,
         _number,
-        "seconds for the whole Gradium exchange, retries included",
         low=0.1,
         high=10.0,
     ),
@@ -211,7 +209,6 @@ SETTINGS: dict[str, Setting] = {
         "SecretCacheTtlSeconds",
         300,
         _whole_seconds,
-        "seconds an environment caches the key",
         low=0,
         high=3600,
     ),
@@ -220,7 +217,6 @@ SETTINGS: dict[str, Setting] = {
         "SecretMaxStalenessSeconds",
         4 * 3600,
         _whole_number,
-        "while Secrets Manager fails, how long after its last read the last good key still serves",
         low=0,
         high=7 * 24 * 3600,
     ),
@@ -229,7 +225,6 @@ SETTINGS: dict[str, Setting] = {
         "GradiumBreakerFailures",
         5,
         _whole_number,
-        "consecutive failed exchanges that open the circuit breaker; 0: no breaker",
         low=0,
         high=100,
     ),
@@ -238,26 +233,21 @@ SETTINGS: dict[str, Setting] = {
         "GradiumBreakerCooldownSeconds",
         10.0,
         _number,
-        "seconds an open circuit answers 503 before one probe goes to Gradium",
         low=1,
         high=300,
     ),
-    "required_group": Setting(
-        "REQUIRED_GROUP", "RequiredGroup", None, _text, "Cognito group a caller must be in; unset: any user"
-    ),
+    "required_group": Setting("REQUIRED_GROUP", "RequiredGroup", None, _text),
     "allowed_client_ids": Setting(
         "ALLOWED_CLIENT_IDS",
         "AllowedClientIds",
         frozenset(),
         _client_ids,
-        "app clients whose ID tokens get tokens; unset: any client of the pool",
     ),
     "tokens_per_user_per_minute": Setting(
         "TOKENS_PER_USER_PER_MINUTE",
         "TokensPerUserPerMinute",
         10,
         _whole_number,
-        "tokens one user may get per minute; 0: no per-minute limit",
         low=0,
         high=10_000,
     ),
@@ -266,7 +256,6 @@ SETTINGS: dict[str, Setting] = {
         "TokensPerUserPerDay",
         200,
         _whole_number,
-        "tokens one user may get per UTC day; 0: no daily cap",
         low=0,
         high=1_000_000,
     ),
@@ -275,36 +264,29 @@ SETTINGS: dict[str, Setting] = {
         "DailyTokenCeiling",
         10_000,
         _whole_number,
-        "tokens all users together may get per UTC day (the most a day can spend); 0: no ceiling",
         low=0,
         high=10_000_000,
     ),
     "quota_table_name": Setting(
-        "QUOTA_TABLE_NAME", None, None, _text, "the DynamoDB table of the counters (the stack's own)"
+        "QUOTA_TABLE_NAME", None, None, _text, meaning="the DynamoDB table of the counters (the stack's own)"
     ),
-    "quota_fail_open": Setting(
-        "QUOTA_FAIL_OPEN", "QuotaFailOpen", False, _flag, "when DynamoDB fails: true issues the token anyway"
-    ),
-    "allowed_origin": Setting(
-        "ALLOWED_ORIGIN", "AllowedOrigin", None, _origin, "one browser origin for CORS; unset: none"
-    ),
-    "tracing_enabled": Setting(
-        "TRACING_ENABLED", "EnableTracing", False, _flag, "X-Ray; off, the X-Ray SDK is never imported"
-    ),
+    "quota_fail_open": Setting("QUOTA_FAIL_OPEN", "QuotaFailOpen", False, _flag),
+    "allowed_origin": Setting("ALLOWED_ORIGIN", "AllowedOrigin", None, _origin),
+    "tracing_enabled": Setting("TRACING_ENABLED", "EnableTracing", False, _flag),
     # Read by botocore itself; validated here. Empty in a stack, set by `sam local invoke --env-vars`.
     "secrets_manager_endpoint": Setting(
         "AWS_ENDPOINT_URL_SECRETS_MANAGER",
         None,
         None,
         _local_endpoint,
-        "sam local only: a local Secrets Manager (moto); empty in a stack",
+        meaning="sam local only: a local Secrets Manager (moto); empty in a stack",
     ),
     "dynamodb_endpoint": Setting(
         "AWS_ENDPOINT_URL_DYNAMODB",
         None,
         None,
         _local_endpoint,
-        "sam local only: a local DynamoDB (moto); empty in a stack",
+        meaning="sam local only: a local DynamoDB (moto); empty in a stack",
     ),
 }
 

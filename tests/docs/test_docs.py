@@ -135,3 +135,11 @@ def test_what_needs_node_says_so() -> None:
 def test_no_sentence_of_the_deploy_page_starts_mid_way() -> None:
     page = (REPO / "docs" / "deploying.md").read_text()
     assert not re.search(r"^[A-Z][^\n(]*\):$", page, re.MULTILINE)  # "...; the guard tells you):" alone
+
+
+def test_the_parameter_table_says_what_the_template_and_config_py_say() -> None:
+    """Each parameter's meaning, default and bounds live in template.yaml, its variable in SETTINGS: the
+    page's table is made from them (`make docs`), not written a second time."""
+    from ops.parameter_table import current, table
+
+    assert current() == table(), "run `make docs`"
