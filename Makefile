@@ -14,7 +14,8 @@ EVENT ?=
 # stack and region come from there; no region is forced here (local targets use moto's own).
 ENV ?=
 DEPLOY_ENV = $(or $(ENV),default)
-OPS := PYTHONPATH=functions/broker:. $(BIN)/python -m
+# `python -m` a module of this checkout (local/, ops/, tests/), the function's modules importable as Lambda has them.
+RUN_MODULE := PYTHONPATH=functions/broker:. $(BIN)/python -m
 
 export SAM_CLI_TELEMETRY := 0
 
@@ -96,24 +97,24 @@ SAM ?= $(BIN)/sam
 SAM_FLAGS ?=
 ARCH ?=
 invoke: build $(VENV_LAMBDA)/.installed ## Run EVENT through the built FUNCTION (default TokenFunction, or CreditsMonitorFunction) under the Lambda emulator; DOCKER=1: through sam local invoke (ARCH=x86_64); GRADIUM=real
-	$(OPS) local.invoke --function $(FUNCTION) $(if $(EVENT),--event $(EVENT)) $(REAL_GRADIUM) \
+	$(RUN_MODULE) local.invoke --function $(FUNCTION) $(if $(EVENT),--event $(EVENT)) $(REAL_GRADIUM) \
 		$(if $(DOCKER),--docker --sam "$(SAM)" --sam-flags="$(SAM_FLAGS)" $(if $(ARCH),--architecture $(ARCH)))
 
 standins: $(VENV)/.installed ## For sam local invoke with Docker: moto (the secret, the quota table) and the Gradium stand-in, reachable from SAM's containers; writes .aws-sam/sam-local-env.json; GRADIUM=real
-	$(OPS) local.sam_local $(REAL_GRADIUM)
+	$(RUN_MODULE) local.sam_local $(REAL_GRADIUM)
 
 PORT ?= 3000
 HOST ?= 127.0.0.1
 PARAMETER_OVERRIDES ?=
 serve: build $(VENV_LAMBDA)/.installed ## The template's API on http://HOST:PORT (default 127.0.0.1:3000) with a Cognito authorizer; PARAMETER_OVERRIDES="Key=Value ..."; GRADIUM=real; FRESH=1
-	$(OPS) local.serve --host "$(HOST)" --port "$(PORT)" --parameter-overrides "$(PARAMETER_OVERRIDES)" $(REAL_GRADIUM) $(if $(FRESH),--fresh)
+	$(RUN_MODULE) local.serve --host "$(HOST)" --port "$(PORT)" --parameter-overrides "$(PARAMETER_OVERRIDES)" $(REAL_GRADIUM) $(if $(FRESH),--fresh)
 
 DEMO_PORT ?= 8080
 demo: build $(VENV_LAMBDA)/.installed $(NODE_MODULES)/.installed ## The browser demo, a page to use: http://127.0.0.1:DEMO_PORT (default 8080) against make serve's local API; GRADIUM=real
-	$(OPS) local.demo --port "$(DEMO_PORT)" $(REAL_GRADIUM)
+	$(RUN_MODULE) local.demo --port "$(DEMO_PORT)" $(REAL_GRADIUM)
 
 docs: $(VENV)/.installed ## docs/configuration.md's parameter table from template.yaml (meanings, defaults, bounds) and config.py (variables)
-	@$(OPS) ops.parameter_table
+	@$(RUN_MODULE) ops.parameter_table
 
 lint: $(VENV)/.installed ## ruff check and ruff format --check
 	$(BIN)/ruff check .
@@ -144,22 +145,22 @@ chaos: build $(VENV_LAMBDA)/.installed ## The built function while Secrets Manag
 
 smoke: $(VENV)/.installed ## With ENV=default|prod (or STACK=name): smoke-test that deployed stack (SMOKE_FLAGS="--create-user --delete-user"); else its tests against `make serve`'s local API
 	@if [ -n "$(ENV)$(STACK)" ]; then \
-		$(OPS) tests.smoke.smoke $(if $(STACK),--stack "$(STACK)",--env "$(DEPLOY_ENV)") $(SMOKE_FLAGS); \
+		$(RUN_MODULE) ops.smoke $(if $(STACK),--stack "$(STACK)",--env "$(DEPLOY_ENV)") $(SMOKE_FLAGS); \
 	else \
 		$(MAKE) --no-print-directory build $(VENV_LAMBDA)/.installed && $(BIN)/pytest tests/smoke; \
 	fi
 
 smoke-user: $(VENV)/.installed ## Once per environment, as an administrator: ENV's smoke-test user, its password kept for the pipeline alone
-	@$(OPS) ops.smoke_user --env "$(DEPLOY_ENV)"
+	@$(RUN_MODULE) ops.smoke_user --env "$(DEPLOY_ENV)"
 
 config: $(VENV)/.installed ## Keep parameter overrides in samconfig.toml for ENV, checked against the template: SET="Key=Value ..." UNSET="Key ..." REGION=eu-west-1
-	@$(OPS) ops.samconfig --env "$(DEPLOY_ENV)" --set "$(SET)" --unset "$(UNSET)" $(if $(REGION),--region "$(REGION)")
+	@$(RUN_MODULE) ops.samconfig --env "$(DEPLOY_ENV)" --set "$(SET)" --unset "$(UNSET)" $(if $(REGION),--region "$(REGION)")
 
 put-key: $(VENV)/.installed ## Put the Gradium API key into ENV's secret (or SECRET_ID) from a hidden prompt (or stdin), never argv or history
-	@$(OPS) ops.put_api_key --env "$(DEPLOY_ENV)" $(if $(SECRET_ID),--secret-id "$(SECRET_ID)")
+	@$(RUN_MODULE) ops.put_api_key --env "$(DEPLOY_ENV)" $(if $(SECRET_ID),--secret-id "$(SECRET_ID)")
 
 publish: build ## A "Launch stack" link: sam package into BUCKET (readable by your users) in REGION, template included
-	$(OPS) ops.publish --bucket "$(BUCKET)" --region "$(REGION)"
+	$(RUN_MODULE) ops.publish --bucket "$(BUCKET)" --region "$(REGION)"
 
 # The deploy job installs its tools before it holds any credentials, from a lock that pins every transitive
 # dependency with its hashes (pip refuses any file whose hash differs); `make deploy` then finds .venv ready.
@@ -179,23 +180,23 @@ deploy-lock: ## Regenerate the hash lock from pipeline/requirements-deploy.in (p
 # The guard reads SAM_DEPLOY_FLAGS too: its --parameter-overrides replace samconfig's for that run.
 export SAM_DEPLOY_FLAGS
 deploy: build ## Guarded sam deploy of ENV (default: dev; ENV=prod): shows the parameter diff, refuses what weakens the stack (FORCE=1 deploys anyway)
-	$(OPS) ops.deploy_guard --env "$(DEPLOY_ENV)" $(if $(FORCE),--force)
+	$(RUN_MODULE) ops.deploy_guard --env "$(DEPLOY_ENV)" $(if $(FORCE),--force)
 	$(BIN)/sam deploy --config-env "$(DEPLOY_ENV)" $(SAM_DEPLOY_FLAGS)
 
 deploy-prod: ## make deploy ENV=prod
 	$(MAKE) --no-print-directory deploy ENV=prod
 
 pause: $(VENV)/.installed ## Emergency: stop minting tokens in ENV at once (reserved concurrency 0, no deploy)
-	@$(OPS) ops.emergency pause --env "$(DEPLOY_ENV)"
+	@$(RUN_MODULE) ops.emergency pause --env "$(DEPLOY_ENV)"
 
 resume: $(VENV)/.installed ## Undo make pause: the stack's own ReservedConcurrency again
-	@$(OPS) ops.emergency resume --env "$(DEPLOY_ENV)"
+	@$(RUN_MODULE) ops.emergency resume --env "$(DEPLOY_ENV)"
 
 sam-env: $(VENV)/.installed ## For sam local invoke against ENV's deployed stack: its functions' variables and a caller it accepts, into .aws-sam/
-	@$(OPS) ops.sam_env --env "$(DEPLOY_ENV)"
+	@$(RUN_MODULE) ops.sam_env --env "$(DEPLOY_ENV)"
 
 logs: $(VENV)/.installed ## Tail ENV's token function logs (stack and region from samconfig.toml)
-	@$(OPS) ops.preflight --env "$(DEPLOY_ENV)"
+	@$(RUN_MODULE) ops.preflight --env "$(DEPLOY_ENV)"
 	$(BIN)/sam logs --config-env "$(DEPLOY_ENV)" --name TokenFunction --tail
 
 clean: ## Remove the virtualenvs and build output

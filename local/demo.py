@@ -26,9 +26,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from local.http_server import BackgroundHTTPServer
+from local.paths import REPO
+from local.real_gradium import add_real_gradium_flag, gradium_key
 from local.serve import LOCAL_PASSWORD, LOCAL_USER, LocalApi, local_api, stop_on_sigterm
 from local.speech_standin import SpeechStandIn
-from local.stack import REPO, add_real_gradium_flag, gradium_key
 
 from quota import item_key, spent
 

@@ -22,16 +22,11 @@ from collections import defaultdict
 from pathlib import Path
 
 from local.lambda_emulator import LambdaEmulator, function_code
+from local.paths import EVENTS_DIR
+from local.real_gradium import add_real_gradium_flag, gradium_key
 from local.sam_local import ADD_HOST, ENV_FILE, listen_host, standins
 from local.sam_template import source_template
-from local.stack import (
-    EVENTS_DIR,
-    REGION,
-    STANDIN_API_KEY,
-    add_real_gradium_flag,
-    gradium_key,
-    local_stack,
-)
+from local.services import REGION, STANDIN_API_KEY, local_services
 
 from config import SETTINGS
 from log_safety import token_fingerprint
@@ -81,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.docker:
         return _invoke_in_docker(args, event_path, real_key)
-    with local_stack(with_standin=not real_key) as stack:
+    with local_services(with_standin=not real_key) as stack:
         overrides = {"GRADIUM_TOKEN_URL": SETTINGS["token_url"].default} if real_key else {}
         overrides["AWS_LAMBDA_FUNCTION_NAME"] = args.function
         env = stack.provision(real_key or STANDIN_API_KEY, overrides, args.function)

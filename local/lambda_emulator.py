@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from local.network import free_port
+from local.paths import BUILD_DIR, REPO
 
-REPO = Path(__file__).resolve().parents[1]
-BUILD_DIR = REPO / ".aws-sam" / "build"
 RUNTIME_PYTHON = Path(os.environ.get("LAMBDA_RUNTIME_PYTHON", REPO / ".venv-lambda" / "bin" / "python"))
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 

@@ -23,15 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from local.stack import (
-    REGION,
-    STANDIN_API_KEY,
-    LocalStack,
-    add_real_gradium_flag,
-    env_json,
-    gradium_key,
-    local_stack,
-)
+from local.real_gradium import add_real_gradium_flag, gradium_key
+from local.services import REGION, STANDIN_API_KEY, LocalServices, env_json, local_services
 from ops.private_json import REPO, shown, write_private_json
 
 from config import DOCKER_HOST_NAME, SETTINGS
@@ -53,7 +46,7 @@ class StandIns:
     """The running stand-ins: where they listen and each function's variables for `--env-vars`."""
 
     host: str
-    stack: LocalStack
+    stack: LocalServices
     env_vars: dict[str, dict[str, str]]
 
     def write(self, path: Path) -> Path:
@@ -89,7 +82,7 @@ def standins(host: str = "127.0.0.1", real_key: str | None = None) -> Iterator[S
     """Serve moto and (unless `real_key`) the Gradium stand-in on `host`, with the secret holding the key
     and the quota table made; yields them with each function's variables as a container sees them."""
     # The moto server answers requests to host.docker.internal too (its guard refuses other names).
-    with local_stack(
+    with local_services(
         with_standin=real_key is None, host=host, names=("localhost", DOCKER_HOST_NAME)
     ) as stack:
         env_vars = {}

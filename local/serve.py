@@ -37,18 +37,18 @@ from local.api_gateway import RestApi, rest_api
 from local.cognito_authorizer import CognitoAuthorizer, Unauthorized, issuer_of
 from local.cognito_endpoint import CognitoEndpoint, signing_key
 from local.http_server import BackgroundHTTPServer
-from local.lambda_emulator import BUILD_DIR, REPO, LambdaEmulator
+from local.lambda_emulator import LambdaEmulator
 from local.network import PortInUse, device_host, is_loopback, port_in_use_as, url_host
+from local.paths import BUILD_DIR, REPO
 from local.proxy import Answer, Request, proxy_answer, proxy_event
+from local.real_gradium import add_real_gradium_flag, gradium_key
 from local.sam_template import Template
-from local.stack import (
+from local.services import (
     REGION,
     STANDIN_API_KEY,
-    LocalStack,
-    add_real_gradium_flag,
+    LocalServices,
     cognito_endpoint,
-    gradium_key,
-    local_stack,
+    local_services,
     moto_client,
 )
 from ops import template_parameters
@@ -71,7 +71,7 @@ class LocalApi:
 
     base_url: str
     info: dict[str, Any]
-    stack: LocalStack
+    stack: LocalServices
     emulator: LambdaEmulator
 
     @property
@@ -127,7 +127,7 @@ def local_api(
     try:
         with (
             _cognito(cognito, host, port, allowed_origin, verbose) as cognito_url,
-            local_stack(with_standin=not gradium_api_key) as stack,
+            local_services(with_standin=not gradium_api_key) as stack,
         ):
             if user_pool_id:
                 pool = {"user_pool_id": user_pool_id, "issuer": issuer_of(region, user_pool_id)}
@@ -212,7 +212,7 @@ def _token_seconds(template: Template) -> int:
     return int(client.get("IdTokenValidity", 1)) * _UNIT_SECONDS[unit]
 
 
-def _create_local_pool(stack: LocalStack, required_group: str, name: str) -> dict[str, Any]:
+def _create_local_pool(stack: LocalServices, required_group: str, name: str) -> dict[str, Any]:
     """A user pool, an app client and one signed-up user with a permanent password, in moto."""
     idp = moto_client(stack.moto_url, "cognito-idp")
     pool_id = idp.create_user_pool(PoolName=name, UsernameAttributes=["email"])["UserPool"]["Id"]

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from local.gradium_standin import GradiumStandIn
-from local.stack import STANDIN_API_KEY, LocalStack, local_stack
+from local.services import STANDIN_API_KEY, LocalServices, local_services
 
 
 @pytest.fixture(autouse=True)
@@ -31,9 +31,9 @@ def standin() -> Iterator[GradiumStandIn]:
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[LocalStack]:
+def stack() -> Iterator[LocalServices]:
     """One moto server for the session (tests use their own secret names and stand-ins)."""
-    with local_stack(with_standin=False) as running:
+    with local_services(with_standin=False) as running:
         yield running
 
 

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from local.lambda_emulator import FUNCTION_CODE, LambdaEmulator
-from local.stack import EVENTS_DIR, REPO, STANDIN_API_KEY, LocalStack, local_stack
+from local.paths import EVENTS_DIR, REPO
+from local.services import STANDIN_API_KEY, LocalServices, local_services
 from tests.bench import report
 
 from quota import TokenQuota
@@ -86,7 +87,7 @@ def percentile(ordered: list[float], pct: float) -> float:
     return ordered[index]
 
 
-def run_round(variant: Variant, stack: LocalStack, event: dict[str, Any], warm_calls: int) -> None:
+def run_round(variant: Variant, stack: LocalServices, event: dict[str, Any], warm_calls: int) -> None:
     assert stack.standin is not None
     with LambdaEmulator(variant.env, code=variant.code) as emulator:
         cold = emulator.invoke(event)
@@ -112,7 +113,7 @@ def run_round(variant: Variant, stack: LocalStack, event: dict[str, Any], warm_c
         variant.function_log_bytes_per_call.append(lambda_log_bytes(warm_logs, platform=False) / warm_calls)
 
 
-def moto_update_item_p50_ms(stack: LocalStack, calls: int = 200) -> float:
+def moto_update_item_p50_ms(stack: LocalServices, calls: int = 200) -> float:
     """The quota's own UpdateItem against moto, from this process: what moto alone costs per check."""
     quota = TokenQuota(QUOTA_TABLE, 10_000, 1_000_000, stack.dynamodb)
     timings = []
@@ -255,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     for cache in FLOOR_CODE[0].rglob("__pycache__"):  # the floor ships no compiled files either
         shutil.rmtree(cache)
     event = json.loads((EVENTS_DIR / "signed_in.json").read_text())
-    with local_stack() as stack:
+    with local_services() as stack:
         env = stack.provision(
             STANDIN_API_KEY,
             {

@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 from local.gradium_standin import Reply
 from local.http_server import BackgroundHTTPServer
 from local.lambda_emulator import LambdaEmulator
-from local.stack import EVENTS_DIR, STANDIN_API_KEY, LocalStack, local_stack
+from local.paths import EVENTS_DIR
+from local.services import STANDIN_API_KEY, LocalServices, local_services
 
 SIGNED_IN = json.loads((EVENTS_DIR / "signed_in.json").read_text())
 SERVICES = {"secretsmanager.": "secretsmanager", "DynamoDB_20120810.": "dynamodb"}
@@ -124,7 +125,7 @@ class Calls:
 class Chaos:
     """One moto server behind the fault proxy, and a Gradium stand-in, for every scenario."""
 
-    def __init__(self, stack: LocalStack, proxy: FaultProxy) -> None:
+    def __init__(self, stack: LocalServices, proxy: FaultProxy) -> None:
         self.stack = stack
         self.proxy = proxy
         assert stack.standin is not None
@@ -250,7 +251,7 @@ class Chaos:
 
 def run_chaos(run: Callable[[Chaos], Any]) -> Any:
     """Run `run` with a Chaos harness: moto, the fault proxy in front of it, the Gradium stand-in."""
-    with local_stack() as stack, FaultProxy(stack.moto_url) as proxy:
+    with local_services() as stack, FaultProxy(stack.moto_url) as proxy:
         return run(Chaos(stack, proxy))
 
 

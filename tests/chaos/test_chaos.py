@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from local.stack import local_stack
+from local.services import local_services
 from tests.chaos.chaos import Chaos, FaultProxy
 
 
 @pytest.fixture(scope="module")
 def chaos() -> Iterator[Chaos]:
-    with local_stack() as stack, FaultProxy(stack.moto_url) as proxy:
+    with local_services() as stack, FaultProxy(stack.moto_url) as proxy:
         yield Chaos(stack, proxy)
 
 

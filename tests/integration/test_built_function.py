@@ -18,13 +18,9 @@ from typing import Any
 
 import pytest
 
-from local.lambda_emulator import BUILD_DIR, LambdaEmulator
-from local.stack import (
-    EVENTS_DIR,
-    STANDIN_API_KEY,
-    LocalStack,
-    local_stack,
-)
+from local.lambda_emulator import LambdaEmulator
+from local.paths import BUILD_DIR, EVENTS_DIR
+from local.services import STANDIN_API_KEY, LocalServices, local_services
 
 # What each event in events/ must produce with events/env.json's settings; a new event needs a line here.
 EXPECTED_STATUS = {
@@ -66,13 +62,13 @@ def event_files() -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def running_stack() -> Iterator[LocalStack]:
-    with local_stack() as stack:
+def running_stack() -> Iterator[LocalServices]:
+    with local_services() as stack:
         yield stack
 
 
 @pytest.fixture
-def function_env(running_stack: LocalStack) -> Callable[..., dict[str, str]]:
+def function_env(running_stack: LocalServices) -> Callable[..., dict[str, str]]:
     """The function's environment with a quota table of its own, so tests do not share counters."""
 
     def make(**overrides: str) -> dict[str, str]:
@@ -101,7 +97,7 @@ def test_each_event_through_the_built_function(function_env, event_path: Path) -
 
 
 def test_warm_invocations_reuse_one_connection_and_mint_fresh_tokens(
-    running_stack: LocalStack, function_env
+    running_stack: LocalServices, function_env
 ) -> None:
     standin = running_stack.standin
     assert standin is not None
@@ -175,7 +171,7 @@ def test_the_daily_cap_answers_429_until_midnight_and_spares_other_users(functio
 
 
 def test_the_daily_ceiling_holds_for_all_users_together_and_calls_gradium_no_more(
-    function_env, running_stack: LocalStack
+    function_env, running_stack: LocalServices
 ) -> None:
     """Several users, one ceiling: past it everyone gets the service's 429 until midnight, Gradium is not
     called, and two environments (a scale-out) share the one count."""
@@ -212,7 +208,7 @@ def test_the_daily_ceiling_holds_for_all_users_together_and_calls_gradium_no_mor
     assert '"DailyCeilingRejections"' in logs  # the alarm's metric
 
 
-def test_without_a_quota_no_table_is_needed(running_stack: LocalStack) -> None:
+def test_without_a_quota_no_table_is_needed(running_stack: LocalServices) -> None:
     env = running_stack.provision(
         STANDIN_API_KEY,
         {

@@ -16,7 +16,8 @@ import pytest
 
 from local.gradium_standin import Reply
 from local.lambda_emulator import LambdaEmulator, function_code
-from local.stack import EVENTS_DIR, STANDIN_API_KEY, LocalStack, local_stack
+from local.paths import EVENTS_DIR
+from local.services import STANDIN_API_KEY, LocalServices, local_services
 from tests.template.translation import translate
 
 STACK_NAME = "gradium-token-broker-test"
@@ -38,12 +39,12 @@ def alarms() -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with local_stack() as running:
+def stack() -> Iterator[LocalServices]:
+    with local_services() as running:
         yield running
 
 
-def run_monitor(stack: LocalStack, **overrides: str) -> tuple[dict[str, Any], str]:
+def run_monitor(stack: LocalServices, **overrides: str) -> tuple[dict[str, Any], str]:
     """One scheduled run of the built monitor in a fresh environment: its result and its log."""
     env = stack.provision(
         STANDIN_API_KEY,
@@ -80,7 +81,7 @@ def alarm_state(alarm: dict[str, Any], logs: str) -> str:
     return "ALARM" if breached else "OK"
 
 
-def test_a_balance_under_the_threshold_fires_the_credits_alarm(stack: LocalStack, alarms) -> None:
+def test_a_balance_under_the_threshold_fires_the_credits_alarm(stack: LocalServices, alarms) -> None:
     assert stack.standin is not None
     stack.standin.credits = {"remaining_credits": 640, "allocated_credits": 100_000}
     result, logs = run_monitor(stack)
@@ -90,7 +91,7 @@ def test_a_balance_under_the_threshold_fires_the_credits_alarm(stack: LocalStack
     assert STANDIN_API_KEY not in logs
 
 
-def test_a_balance_over_the_threshold_keeps_it_quiet(stack: LocalStack, alarms) -> None:
+def test_a_balance_over_the_threshold_keeps_it_quiet(stack: LocalServices, alarms) -> None:
     assert stack.standin is not None
     stack.standin.credits = {"remaining": 84_250, "allocated": 100_000}  # the published client's spelling
     result, logs = run_monitor(stack)
@@ -99,7 +100,7 @@ def test_a_balance_over_the_threshold_keeps_it_quiet(stack: LocalStack, alarms) 
 
 
 def test_a_failing_check_fires_its_own_alarm_and_leaves_the_credits_alarm_as_it_was(
-    stack: LocalStack, alarms
+    stack: LocalServices, alarms
 ) -> None:
     assert stack.standin is not None
     stack.standin.queue(*[Reply(503, b"error from server 1011")] * 3)
@@ -110,7 +111,7 @@ def test_a_failing_check_fires_its_own_alarm_and_leaves_the_credits_alarm_as_it_
     assert "error from server" not in logs and STANDIN_API_KEY not in logs
 
 
-def test_a_hanging_gradium_ends_in_the_budget_not_the_lambda_timeout(stack: LocalStack, alarms) -> None:
+def test_a_hanging_gradium_ends_in_the_budget_not_the_lambda_timeout(stack: LocalServices, alarms) -> None:
     assert stack.standin is not None
     stack.standin.queue(Reply(200, {"remaining_credits": 5}, drip=0.5))
     result, logs = run_monitor(stack, GRADIUM_TIMEOUT_SECONDS="2")

@@ -17,26 +17,27 @@ import pytest
 
 from local.gradium_standin import GradiumStandIn, Reply
 from local.lambda_emulator import LambdaEmulator
-from local.stack import EVENTS_DIR, STANDIN_API_KEY, LocalStack, local_stack
+from local.paths import EVENTS_DIR
+from local.services import STANDIN_API_KEY, LocalServices, local_services
 
 SIGNED_IN = json.loads((EVENTS_DIR / "signed_in.json").read_text())
 EXPIRES = "2026-05-23T12:00:00Z"
 
 
 @pytest.fixture(scope="module")
-def running_stack() -> Iterator[LocalStack]:
-    with local_stack() as stack:
+def running_stack() -> Iterator[LocalServices]:
+    with local_services() as stack:
         yield stack
 
 
 @pytest.fixture
-def standin(running_stack: LocalStack) -> GradiumStandIn:
+def standin(running_stack: LocalServices) -> GradiumStandIn:
     assert running_stack.standin is not None
     running_stack.standin.script.clear()
     return running_stack.standin
 
 
-def environment(stack: LocalStack, api_key: str = STANDIN_API_KEY, **overrides: str) -> dict[str, str]:
+def environment(stack: LocalServices, api_key: str = STANDIN_API_KEY, **overrides: str) -> dict[str, str]:
     """The function's environment with a secret of its own holding `api_key`, and no quota."""
     secret = f"gradium-token-broker/failure/{uuid.uuid4().hex[:8]}"
     stack.put_api_key(secret, api_key)
@@ -71,7 +72,7 @@ def answered(response: dict[str, Any], status: int, error: str) -> None:
     ids=["two-lines", "json-with-newline", "smart-quote", "inner-space"],
 )
 def test_a_malformed_key_is_500_and_never_reaches_logs_or_gradium(
-    running_stack: LocalStack, standin: GradiumStandIn, secret_value: str, pieces: list[str]
+    running_stack: LocalServices, standin: GradiumStandIn, secret_value: str, pieces: list[str]
 ) -> None:
     requests_before = len(standin.requests)
     with LambdaEmulator(environment(running_stack, secret_value)) as emulator:
@@ -84,7 +85,7 @@ def test_a_malformed_key_is_500_and_never_reaches_logs_or_gradium(
     assert len(standin.requests) == requests_before
 
 
-def test_lambda_debug_logging_never_prints_the_secret(running_stack: LocalStack) -> None:
+def test_lambda_debug_logging_never_prints_the_secret(running_stack: LocalServices) -> None:
     """The console's log level and format switches set the root logger; botocore must stay quiet."""
     env = environment(running_stack, AWS_LAMBDA_LOG_LEVEL="DEBUG", AWS_LAMBDA_LOG_FORMAT="JSON")
     with LambdaEmulator(env) as emulator:
@@ -99,7 +100,7 @@ def test_lambda_debug_logging_never_prints_the_secret(running_stack: LocalStack)
 
 
 def test_an_upstream_that_drips_gets_the_504_within_the_budget(
-    running_stack: LocalStack, standin: GradiumStandIn
+    running_stack: LocalServices, standin: GradiumStandIn
 ) -> None:
     with LambdaEmulator(environment(running_stack, GRADIUM_TIMEOUT_SECONDS="1")) as emulator:
         emulator.invoke(SIGNED_IN)  # the cold start, timed apart from the budget
@@ -113,7 +114,7 @@ def test_an_upstream_that_drips_gets_the_504_within_the_budget(
 
 
 def test_an_interim_answer_is_not_taken_for_the_token(
-    running_stack: LocalStack, standin: GradiumStandIn
+    running_stack: LocalServices, standin: GradiumStandIn
 ) -> None:
     early_hints = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
     standin.queue(Reply(200, {"token": "gtk_after_hints", "expires_at": EXPIRES}, interim=early_hints))
@@ -154,7 +155,7 @@ def test_an_interim_answer_is_not_taken_for_the_token(
     ],
 )
 def test_an_odd_answer_is_502_and_counts_no_token(
-    running_stack: LocalStack, standin: GradiumStandIn, reply: Reply
+    running_stack: LocalServices, standin: GradiumStandIn, reply: Reply
 ) -> None:
     standin.queue(reply)
     with LambdaEmulator(environment(running_stack)) as emulator:
@@ -164,14 +165,16 @@ def test_an_odd_answer_is_502_and_counts_no_token(
     assert '"TokensIssued"' not in logs
 
 
-def test_an_odd_retry_after_is_ignored(running_stack: LocalStack, standin: GradiumStandIn) -> None:
+def test_an_odd_retry_after_is_ignored(running_stack: LocalServices, standin: GradiumStandIn) -> None:
     standin.queue(Reply(503, b"busy", {"Retry-After": "\u00b9"}))
     with LambdaEmulator(environment(running_stack)) as emulator:
         response = emulator.invoke(SIGNED_IN).response
     assert response.get("statusCode") == 200, response  # retried after its own backoff
 
 
-def test_a_gradium_429_is_passed_on_with_its_wait(running_stack: LocalStack, standin: GradiumStandIn) -> None:
+def test_a_gradium_429_is_passed_on_with_its_wait(
+    running_stack: LocalServices, standin: GradiumStandIn
+) -> None:
     standin.queue(Reply(429, b"slow down", {"Retry-After": "7"}))
     with LambdaEmulator(environment(running_stack)) as emulator:
         response = emulator.invoke(SIGNED_IN).response
@@ -183,7 +186,7 @@ def test_a_gradium_429_is_passed_on_with_its_wait(running_stack: LocalStack, sta
     "url",
     ["https://api.gradium.ai:99999/api/api-keys/token", "https://api.gradium.ai:abc/api/api-keys/token"],
 )
-def test_a_malformed_token_url_is_500_misconfigured(running_stack: LocalStack, url: str) -> None:
+def test_a_malformed_token_url_is_500_misconfigured(running_stack: LocalServices, url: str) -> None:
     with LambdaEmulator(environment(running_stack, GRADIUM_TOKEN_URL=url)) as emulator:
         responses = [emulator.invoke(SIGNED_IN).response for _ in range(2)]
         logs = emulator.logs()

@@ -7,14 +7,15 @@ import json
 import uuid
 
 from local.lambda_emulator import LambdaEmulator
-from local.stack import EVENTS_DIR, local_stack
+from local.paths import EVENTS_DIR
+from local.services import local_services
 
 SIGNED_IN = json.loads((EVENTS_DIR / "signed_in.json").read_text())
 OLD, NEW = "gd_old_key_0123456789abcdef", "gd_new_key_fedcba9876543210"
 
 
 def test_put_the_new_key_then_revoke_the_old_one_and_no_request_fails() -> None:
-    with local_stack() as stack:
+    with local_services() as stack:
         gradium = stack.standin
         assert gradium is not None
         gradium.api_keys = {OLD}

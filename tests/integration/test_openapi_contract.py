@@ -20,7 +20,8 @@ from openapi_spec_validator import validate as validate_spec
 
 from local.gradium_standin import Reply
 from local.lambda_emulator import LambdaEmulator
-from local.stack import EVENTS_DIR, STANDIN_API_KEY, LocalStack, local_stack
+from local.paths import EVENTS_DIR
+from local.services import STANDIN_API_KEY, LocalServices, local_services
 
 SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml").read_text())
 OPERATION = SPEC["paths"]["/gradium-token"]["post"]
@@ -61,13 +62,13 @@ def test_the_document_is_valid_openapi() -> None:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with local_stack() as running:
+def stack() -> Iterator[LocalServices]:
+    with local_services() as running:
         yield running
 
 
 @pytest.fixture
-def answer(stack: LocalStack) -> Callable[..., dict[str, Any]]:
+def answer(stack: LocalServices) -> Callable[..., dict[str, Any]]:
     """The built function's answer to the last of `calls` invocations of `event`, in a new environment."""
 
     def invoke(
@@ -120,7 +121,7 @@ def test_500(answer) -> None:
     expect(500, answer(secret=None))
 
 
-def test_502(answer, stack: LocalStack) -> None:
+def test_502(answer, stack: LocalServices) -> None:
     assert stack.standin is not None
     stack.standin.queue(*[Reply(503, b"down")] * 3)
     expect(502, answer())
@@ -130,7 +131,7 @@ def test_503(answer) -> None:
     expect(503, answer(QUOTA_TABLE_NAME="no-such-table"))
 
 
-def test_503_from_the_circuit_breaker(stack: LocalStack) -> None:
+def test_503_from_the_circuit_breaker(stack: LocalServices) -> None:
     assert stack.standin is not None
     env = stack.provision(STANDIN_API_KEY, {"GRADIUM_API_KEY_SECRET_ID": f"contract/{uuid.uuid4().hex[:8]}"})
     env |= {
@@ -149,7 +150,7 @@ def test_503_from_the_circuit_breaker(stack: LocalStack) -> None:
     assert 1 <= int(answer["headers"]["Retry-After"]) <= 10
 
 
-def test_504(answer, stack: LocalStack) -> None:
+def test_504(answer, stack: LocalServices) -> None:
     assert stack.standin is not None
     stack.standin.queue(Reply(200, {"token": "late", "expires_at": "2026-05-23T12:00:00Z"}, delay=2))
     expect(504, answer(GRADIUM_TIMEOUT_SECONDS="0.5"))

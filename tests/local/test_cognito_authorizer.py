@@ -17,7 +17,7 @@ from local.cognito_authorizer import (
     gateway_claim,
     issuer_of,
 )
-from local.stack import REGION, moto_client, moto_server
+from local.services import REGION, moto_client, moto_server
 
 PASSWORD = "Local-dev-passphrase-1"
 # moto's server routes a request by the service its credential scope names; the JWKS fetch needs one.

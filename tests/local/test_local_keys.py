@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from local.invoke import redacted
-from local.stack import gradium_key
+from local.real_gradium import gradium_key
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "gd_live_0123456789abcdefghijklmnop"

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from local.sam_local import listen_host, standins
-from local.stack import STANDIN_API_KEY, moto_client, moto_server
+from local.services import STANDIN_API_KEY, moto_client, moto_server
 
 from config import MonitorSettings, Settings
 

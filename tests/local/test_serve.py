@@ -41,7 +41,7 @@ from local.serve import (
     LocalApi,
     local_api,
 )
-from local.stack import moto_client
+from local.services import moto_client
 from tests.bench.bench import http_overhead
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from local.stack import moto_client, moto_server
+from local.services import moto_client, moto_server
 from ops import template_parameters
 from ops.deploy_guard import check, command_line_overrides
 from ops.samconfig import SAMCONFIG, Environment, load, set_overrides

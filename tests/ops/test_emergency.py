@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from local.stack import moto_client, moto_server
+from local.services import moto_client, moto_server
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = "gradium-token-broker-prod"  # samconfig.toml's prod stack

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from local.serve import local_api
-from local.stack import moto_client
-from tests.smoke.smoke import Redactor, SmokeFailure, Target, get_token
+from local.services import moto_client
+from ops.smoke import Redactor, SmokeFailure, Target, get_token
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,7 +42,7 @@ def without_credentials(tmp_path: Path) -> dict[str, str]:
             ["ops.publish", "--bucket", "", "--region", "us-east-1"],
             "publish: no bucket: make publish BUCKET=",
         ),
-        (["tests.smoke.smoke", "--env", "default"], "FAIL preflight: no AWS credentials"),
+        (["ops.smoke", "--env", "default"], "FAIL preflight: no AWS credentials"),
         (["ops.preflight", "--env", "prod"], "preflight: no AWS credentials"),
     ],
     ids=["deploy", "put-key", "publish", "publish without a bucket", "smoke", "logs"],

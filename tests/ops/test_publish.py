@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from samcli.yamlhelper import yaml_parse
 
-from local.stack import moto_client, moto_server
+from local.services import moto_client, moto_server
 from ops.publish import PACKAGED, launch_url
 
 REPO = Path(__file__).resolve().parents[2]

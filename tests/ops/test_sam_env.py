@@ -8,7 +8,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from local.stack import moto_client, moto_server
+from local.services import moto_client, moto_server
 from tests.ops.test_emergency import code, run_ops
 
 STACK = "gradium-token-broker-prod"  # samconfig.toml's prod stack

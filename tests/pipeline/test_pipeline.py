@@ -483,6 +483,6 @@ def test_make_deploy_tools_installs_only_hash_checked_files_and_make_deploy_inst
     assert "SAM CLI, version 1.170.0" in run(venv / "bin" / "sam", "--version")
     # What the deploy and smoke commands import, from that virtualenv alone. (No dry run of `make smoke`:
     # make runs a recipe line that calls $(MAKE) even with -n.)
-    run(venv / "bin" / "python", "-c", "import ops.deploy_guard, tests.smoke.smoke, pycognito.aws_srp")
+    run(venv / "bin" / "python", "-c", "import ops.deploy_guard, ops.smoke, pycognito.aws_srp")
     dry = run(MAKE, "--no-print-directory", "-n", "deploy", "ENV=default", f"VENV={venv}")
     assert "pip install" not in dry and "-m venv" not in dry, dry

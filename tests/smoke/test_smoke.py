@@ -17,9 +17,9 @@ import pytest
 from local.gradium_standin import GradiumStandIn, Reply
 from local.serve import LocalApi, local_api
 from local.speech_standin import SpeechStandIn
+from ops import smoke
 from ops.preflight import PreflightError
 from ops.smoke_user import make_smoke_user, secret_name
-from tests.smoke import smoke
 
 PASSWORD = "Existing-User-Passw0rd"
 

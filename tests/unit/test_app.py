@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from local.gradium_standin import GradiumStandIn, Reply
-from local.stack import STANDIN_API_KEY, LocalStack
+from local.services import STANDIN_API_KEY, LocalServices
 from tests.unit.harness import FakeContext, emitted_metrics, json_records
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -54,7 +54,7 @@ Loader = Callable[..., ModuleType]
 
 @pytest.fixture
 def load_app(
-    monkeypatch: pytest.MonkeyPatch, stack: LocalStack, standin: GradiumStandIn, secret_name: str
+    monkeypatch: pytest.MonkeyPatch, stack: LocalServices, standin: GradiumStandIn, secret_name: str
 ) -> Loader:
     def load(**overrides: str) -> ModuleType:
         quota_table = f"quota-{uuid.uuid4().hex[:8]}"
@@ -98,7 +98,7 @@ def event_file(name: str) -> dict[str, Any]:
 
 
 def test_a_signed_in_user_gets_a_fresh_token(
-    load_app: Loader, run, stack: LocalStack, secret_name, standin
+    load_app: Loader, run, stack: LocalServices, secret_name, standin
 ) -> None:
     stack.put_api_key(secret_name, STANDIN_API_KEY)
     app = load_app()
@@ -154,7 +154,7 @@ def test_wrong_group_is_403_without_calling_gradium(
     assert standin.requests == []
 
 
-def quota_spent(stack: LocalStack, app: ModuleType, sub: str = SIGNED_IN_SUB) -> int:
+def quota_spent(stack: LocalServices, app: ModuleType, sub: str = SIGNED_IN_SUB) -> int:
     """Tokens counted today for `sub` in the quota table of `app`'s environment."""
     table = os.environ["QUOTA_TABLE_NAME"]
     item = stack.dynamodb.get_item(TableName=table, Key={"pk": {"S": f"{sub}#{int(time.time()) // 86_400}"}})
@@ -410,7 +410,7 @@ def test_no_cors_headers_without_an_origin(load_app: Loader, run, stack, secret_
 
 @pytest.mark.parametrize(("tracing", "loaded"), [("false", False), ("true", True)])
 def test_the_xray_sdk_is_loaded_only_when_tracing_is_on(
-    tracing: str, loaded: bool, stack: LocalStack
+    tracing: str, loaded: bool, stack: LocalServices
 ) -> None:
     """In a fresh interpreter, as a cold start: tracing off must not pay for the X-Ray SDK's import."""
     env = os.environ | stack.function_env(

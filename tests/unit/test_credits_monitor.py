@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from local.gradium_standin import CREDITS_PATH, GradiumStandIn, Reply
-from local.stack import STANDIN_API_KEY, LocalStack
+from local.services import STANDIN_API_KEY, LocalServices
 from tests.unit.harness import FakeContext, emitted_metrics, json_records
 
 SCHEDULED = {"check": "gradium-credits"}
@@ -30,7 +30,7 @@ class Run:
 @pytest.fixture
 def monitor(
     monkeypatch: pytest.MonkeyPatch,
-    stack: LocalStack,
+    stack: LocalServices,
     standin: GradiumStandIn,
     secret_name: str,
     capsys: pytest.CaptureFixture[str],
@@ -59,7 +59,7 @@ def monitor(
     return run
 
 
-def test_publishes_the_balance_as_documented(monitor, stack: LocalStack, secret_name, standin) -> None:
+def test_publishes_the_balance_as_documented(monitor, stack: LocalServices, secret_name, standin) -> None:
     stack.put_api_key(secret_name, STANDIN_API_KEY)
     run = monitor()
     assert run.result == {"status": "ok", "remaining_credits": 84250.0, "allocated_credits": 100000.0}
@@ -73,7 +73,7 @@ def test_publishes_the_balance_as_documented(monitor, stack: LocalStack, secret_
     assert STANDIN_API_KEY not in run.output
 
 
-def test_takes_the_published_clients_spelling(monitor, stack: LocalStack, secret_name, standin) -> None:
+def test_takes_the_published_clients_spelling(monitor, stack: LocalServices, secret_name, standin) -> None:
     stack.put_api_key(secret_name, STANDIN_API_KEY)
     standin.credits = {"remaining": 12, "allocated": 500}
     run = monitor()
@@ -82,7 +82,7 @@ def test_takes_the_published_clients_spelling(monitor, stack: LocalStack, secret
 
 
 def test_without_an_allocation_only_the_remainder_is_published(
-    monitor, stack: LocalStack, secret_name, standin
+    monitor, stack: LocalServices, secret_name, standin
 ) -> None:
     stack.put_api_key(secret_name, STANDIN_API_KEY)
     standin.credits = {"remaining_credits": 0}
@@ -120,7 +120,7 @@ def test_without_an_allocation_only_the_remainder_is_published(
     ],
 )
 def test_a_failed_check_is_counted_and_leaks_nothing(
-    monitor, stack: LocalStack, secret_name, standin, reply: Reply, error: str
+    monitor, stack: LocalServices, secret_name, standin, reply: Reply, error: str
 ) -> None:
     stack.put_api_key(secret_name, STANDIN_API_KEY)
     standin.queue(*[reply] * 3)

@@ -8,7 +8,7 @@ import pytest
 
 from local.gradium_standin import GradiumStandIn, Reply
 from local.network import free_port
-from local.stack import STANDIN_API_KEY
+from local.services import STANDIN_API_KEY
 
 from errors import UpstreamError, UpstreamRateLimited, UpstreamRejectedKey, UpstreamTimeout
 from gradium_client import (

@@ -13,7 +13,7 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
-from local.stack import create_quota_table, moto_server
+from local.services import create_quota_table, moto_server
 
 from errors import DailyQuotaExceeded, QuotaExceeded, QuotaUnavailable, ServiceDailyLimitReached
 from quota import (

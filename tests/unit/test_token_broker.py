@@ -7,7 +7,7 @@ import time
 import pytest
 
 from local.gradium_standin import GradiumStandIn, Reply
-from local.stack import STANDIN_API_KEY
+from local.services import STANDIN_API_KEY
 from tests.unit.conftest import NAME, CountingSecrets
 
 from circuit_breaker import CircuitBreaker

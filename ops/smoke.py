@@ -1,6 +1,6 @@
 """Smoke test of a deployed token broker, end to end, from an operator's machine.
 
-    python -m tests.smoke.smoke --stack gradium-token-broker-dev --create-user --delete-user
+    python -m ops.smoke --stack gradium-token-broker-dev --create-user --delete-user
 
 Steps: read the stack's outputs (or take them as flags), sign a test user in to the user pool (with
 admin calls, which need your IAM credentials; or, with --user-from-secret, as the app does: SRP with the

@@ -3,14 +3,12 @@ Gradium stand-in."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import os
 import socket
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,54 +18,16 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from werkzeug.serving import make_server
 
 from local.gradium_standin import GradiumStandIn
-from local.lambda_emulator import REPO
 from local.network import local_host, url_host
 from local.origin_guard import OriginGuard
+from local.paths import EVENTS_DIR
 
 if TYPE_CHECKING:
     from local.cognito_endpoint import CognitoEndpoint
     from local.sam_template import Template
 
-EVENTS_DIR = REPO / "events"
 STANDIN_API_KEY = "gd_local_standin_key_0123456789"
 REGION = "us-east-1"
-
-
-def add_real_gradium_flag(parser: argparse.ArgumentParser) -> None:
-    """`--real-gradium` (make's GRADIUM=real), which `gradium_key` reads the key for."""
-    parser.add_argument(
-        "--real-gradium",
-        action="store_true",
-        help="use api.gradium.ai with your key (from GRADIUM_API_KEY_FILE, else a hidden prompt)",
-    )
-
-
-def gradium_key(real: bool, environ: Mapping[str, str] = os.environ) -> str | None:
-    """The real Gradium key for a local run when `real` (GRADIUM=real): from GRADIUM_API_KEY_FILE, else a
-    hidden prompt (or standard input), checked as the function checks it; None for the stand-in.
-
-    A key in the environment is refused, not read: `GRADIUM_API_KEY=gd_… make serve` leaves it in the
-    shell's history. Raises ValueError with what to do instead.
-    """
-    if environ.get("GRADIUM_API_KEY"):
-        raise ValueError(
-            "GRADIUM_API_KEY is not read (a key typed on a command line stays in shell history): unset it, "
-            "then use GRADIUM=real for a hidden prompt, or GRADIUM=real GRADIUM_API_KEY_FILE=<a file only "
-            "you can read>"
-        )
-    if not real:
-        return None
-    from ops.put_api_key import read_key
-
-    from api_key import parse_api_key  # the function's own check, as `make put-key` makes it
-    from errors import ApiKeyUnavailable
-
-    try:
-        return parse_api_key(read_key(environ.get("GRADIUM_API_KEY_FILE")))
-    except OSError as exc:
-        raise ValueError(f"GRADIUM_API_KEY_FILE could not be read ({type(exc).__name__})") from None
-    except ApiKeyUnavailable as exc:
-        raise ValueError(f"the Gradium key was refused: {exc}") from None  # the reason, never the value
 
 
 def env_json(function: str) -> dict[str, str]:
@@ -87,7 +47,7 @@ def create_quota_table(dynamodb: Any, name: str) -> None:
 
 
 @dataclass
-class LocalStack:
+class LocalServices:
     moto_url: str
     standin: GradiumStandIn | None
     secrets_manager: Any
@@ -147,9 +107,9 @@ class LocalStack:
 
 
 @contextmanager
-def local_stack(
+def local_services(
     with_standin: bool = True, host: str = "127.0.0.1", names: tuple[str, ...] = ("localhost",)
-) -> Iterator[LocalStack]:
+) -> Iterator[LocalServices]:
     """Start a moto server and (unless told otherwise) a Gradium stand-in on free ports of `host`
     (loopback unless given); the moto server answers requests to an address or to one of `names`."""
     with moto_server(host=host, names=names) as (moto_url, aws_calls):
@@ -159,7 +119,7 @@ def local_stack(
 
         standin = GradiumStandIn({STANDIN_API_KEY}, host=host).start() if with_standin else None
         try:
-            yield LocalStack(moto_url, standin, client("secretsmanager"), client("dynamodb"), aws_calls)
+            yield LocalServices(moto_url, standin, client("secretsmanager"), client("dynamodb"), aws_calls)
         finally:
             if standin is not None:
                 standin.stop()
