@@ -129,9 +129,9 @@ validate: $(VENV)/.installed $(VENV_CHECKOV)/.installed ## sam validate --lint, 
 	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	$(VENV_CHECKOV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
-# The fast loop: tests that need no build, browser or server, on four workers (they mostly wait on
-# loopback sockets, so more workers than cores still pay).
-unit: $(VENV)/.installed ## The pure-Python tests (tests/unit, tests/docs) in under 30 s: no build, no browser, no server
+# The fast loop: tests that need no build, browser or Docker, on four workers (they mostly wait on the
+# loopback sockets of moto and the Gradium stand-in, so more workers than cores still pay).
+unit: $(VENV)/.installed ## The function's tests and the docs' checks (tests/unit, tests/docs; moto and the stand-in on loopback): no build, browser or Docker; about 20 s
 	$(BIN)/pytest -q -n 4 tests/unit tests/docs
 
 test: lint build venv ## Everything CI runs: lint, build, then every test (unit, built function, template, local API, clients, chaos)
