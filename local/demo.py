@@ -26,9 +26,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from local.http_server import BackgroundHTTPServer
+from local.local_pool import LOCAL_PASSWORD, LOCAL_USER
 from local.paths import REPO
+from local.process import stop_on_sigterm
 from local.real_gradium import add_real_gradium_flag, gradium_key
-from local.serve import LOCAL_PASSWORD, LOCAL_USER, LocalApi, local_api, stop_on_sigterm
+from local.serve import LocalApi, local_api
 from local.speech_standin import SpeechStandIn
 
 from quota import item_key, spent

@@ -27,7 +27,8 @@ import pytest
 
 from local.demo import demo_site, page_url
 from local.gradium_standin import Reply
-from local.serve import LOCAL_PASSWORD, LOCAL_USER, LocalApi, local_api
+from local.local_pool import LOCAL_PASSWORD, LOCAL_USER
+from local.serve import LocalApi, local_api
 from local.speech_standin import AUDIO_CHUNK, SpeechStandIn
 from tests.clients.test_typescript_client import HERE, NODE
 

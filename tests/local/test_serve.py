@@ -31,16 +31,9 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from local.local_pool import LOCAL_PASSWORD, STATE_FILE
 from local.network import PortInUse, free_port
-from local.serve import (
-    AMPLIFY_OUTPUTS,
-    INFO_FILE,
-    LOCAL_PASSWORD,
-    SIGNING_KEY_FILE,
-    STATE_FILE,
-    LocalApi,
-    local_api,
-)
+from local.serve import AMPLIFY_OUTPUTS, INFO_FILE, SIGNING_KEY_FILE, LocalApi, local_api
 from local.services import moto_client
 from tests.bench.bench import http_overhead
 
