@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from local.paths import REPO, shown
 from local.real_gradium import add_real_gradium_flag, gradium_key
 from local.services import REGION, STANDIN_API_KEY, LocalServices, env_json, local_services
-from ops.private_json import REPO, shown, write_private_json
+from ops.private_json import write_private_json
 
 from config import DOCKER_HOST_NAME, SETTINGS
 
@@ -91,11 +92,12 @@ def standins(host: str = "127.0.0.1", real_key: str | None = None) -> Iterator[S
             env["GRADIUM_TOKEN_URL"] = (
                 stack.standin.token_url if stack.standin else SETTINGS["token_url"].default
             )
-            env = {name: _in_container(value) for name, value in env.items()}
-            stack.put_api_key(env["GRADIUM_API_KEY_SECRET_ID"], real_key or STANDIN_API_KEY)
-            if env.get("QUOTA_TABLE_NAME"):
-                stack.create_quota_table(env["QUOTA_TABLE_NAME"])
-            env_vars[function] = env
+            env_vars[function] = {name: _in_container(value) for name, value in env.items()}
+        # Both functions read one secret (events/env.json): it is written once.
+        for secret_id in {env["GRADIUM_API_KEY_SECRET_ID"] for env in env_vars.values()}:
+            stack.put_api_key(secret_id, real_key or STANDIN_API_KEY)
+        if env_vars["TokenFunction"].get("QUOTA_TABLE_NAME"):
+            stack.create_quota_table(env_vars["TokenFunction"]["QUOTA_TABLE_NAME"])
         yield StandIns(host, stack, env_vars)
 
 

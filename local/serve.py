@@ -43,7 +43,7 @@ from local.local_pool import (
     token_seconds,
 )
 from local.network import PortInUse, device_host, is_loopback, port_in_use_as, url_host
-from local.paths import BUILD_DIR, REPO
+from local.paths import BUILD_DIR, REPO, shown
 from local.process import stop_on_sigterm
 from local.real_gradium import add_real_gradium_flag, gradium_key
 from local.sam_template import Template
@@ -190,7 +190,7 @@ def _cognito(
 def _print_welcome(local: LocalApi, info_file: Path) -> None:
     info = local.info
     print(f"\nLocal API: POST {info['token_url']}  (Ctrl-C stops it)")
-    print(f"Sign-in details are in {info_file.relative_to(REPO)}.")
+    print(f"Sign-in details are in {shown(info_file)}.")
     if info.get("password"):
         endpoint, client = info["cognito_endpoint"], info["app_client_id"]
         print(f"\nLocal Cognito: {endpoint}  pool {info['user_pool_id']}  app client {client}")

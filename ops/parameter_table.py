@@ -14,7 +14,7 @@ from typing import Any
 
 from samcli.yamlhelper import yaml_parse
 
-from ops.private_json import REPO
+from local.paths import REPO, shown
 from ops.template_parameters import TEMPLATE
 
 from config import SETTINGS
@@ -23,9 +23,9 @@ PAGE = REPO / "docs" / "configuration.md"
 HEADER = "| parameter | variable | default | meaning |\n| --- | --- | --- | --- |\n"
 
 
-def table(template: dict[str, Any] | None = None) -> str:
+def table() -> str:
     """The table, header included, in the template's order of parameters."""
-    template = template or yaml_parse(TEMPLATE.read_text())
+    template = yaml_parse(TEMPLATE.read_text())
     variable_of = {s.parameter: s.variable for s in SETTINGS.values() if s.parameter}
     environment = template["Globals"]["Function"]["Environment"]["Variables"]
     variable_of |= {
@@ -80,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.parse_args(argv)
-    made = table()
-    if made != current():
-        PAGE.write_text(PAGE.read_text().replace(current(), made))
-        print(f"{PAGE.relative_to(REPO)}: its parameter table now says what template.yaml says")
+    made, was = table(), current()
+    if made != was:
+        PAGE.write_text(PAGE.read_text().replace(was, made))
+        print(f"{shown(PAGE)}: its parameter table now says what template.yaml says")
     return 0
 
 

@@ -1,5 +1,4 @@
-"""The JSON files written for `sam local invoke` (--env-vars files, events): readable by their owner alone,
-and named as a user types them from the repository's root."""
+"""The JSON files written for `sam local invoke` (--env-vars files, events): readable by their owner alone."""
 
 from __future__ import annotations
 
@@ -7,8 +6,6 @@ import json
 import os
 from pathlib import Path
 from typing import Any
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def write_private_json(path: Path, content: Any) -> Path:
@@ -20,11 +17,3 @@ def write_private_json(path: Path, content: Any) -> Path:
         json.dump(content, out, indent=2)
         out.write("\n")
     return path
-
-
-def shown(path: Path) -> str:
-    """`path` relative to the repository when inside it: what a user types from its root."""
-    try:
-        return str(path.resolve().relative_to(REPO))
-    except ValueError:
-        return str(path)

@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+from local.paths import BUILD_DIR, REPO
 from ops.preflight import PreflightError, aws_session, friendly, require_bucket
 
-REPO = Path(__file__).resolve().parents[1]
-BUILT_TEMPLATE = REPO / ".aws-sam" / "build" / "template.yaml"
+BUILT_TEMPLATE = BUILD_DIR / "template.yaml"
 PACKAGED = REPO / ".aws-sam" / "packaged.yaml"
 
 

@@ -21,13 +21,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from local.paths import EVENTS_DIR, REPO, shown
 from ops.preflight import PreflightError, error_code, friendly
-from ops.private_json import REPO, shown, write_private_json
+from ops.private_json import write_private_json
 from ops.samconfig import add_env_argument, load
 from ops.stacks import deployed_stack
 
 OUT_DIR = REPO / ".aws-sam"
-SIGNED_IN_EVENT = REPO / "events" / "signed_in.json"
+SIGNED_IN_EVENT = EVENTS_DIR / "signed_in.json"
 # Each function of the template and the stack output that names it.
 FUNCTION_OUTPUTS = {
     "TokenFunction": "TokenFunctionName",
