@@ -15,7 +15,7 @@ import sys
 
 from botocore.exceptions import ClientError
 
-from ops.preflight import PreflightError, error_code, friendly
+from ops.preflight import PreflightError, aws_session, error_code, friendly
 from ops.samconfig import add_env_argument, load
 from ops.stacks import deployed_stack
 
@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     add_env_argument(parser)
     args = parser.parse_args(argv)
     env = load(args.env)
-    session, stack = deployed_stack(env)
+    session = aws_session(env.region)
+    stack = deployed_stack(session, env)
     function = stack.outputs.get("TokenFunctionName")
     if not function:
         raise PreflightError(f"{env.stack_name} has no TokenFunctionName output")

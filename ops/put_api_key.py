@@ -13,11 +13,9 @@ import getpass
 import sys
 from pathlib import Path
 
-from botocore.exceptions import ClientError
-
-from ops.preflight import PreflightError, aws_session, error_code, friendly
+from ops.preflight import PreflightError, aws_session, friendly
 from ops.samconfig import add_env_argument, load
-from ops.stacks import describe_stack
+from ops.stacks import deployed_stack
 
 from api_key import parse_api_key  # the function's own check: a key it would refuse is refused here
 from errors import ApiKeyUnavailable
@@ -47,16 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     session = aws_session(env.region)
     secret_id = args.secret_id
     if not secret_id:
-        try:
-            stack = describe_stack(session.client("cloudformation"), env.stack_name)
-        except ClientError as exc:
-            raise PreflightError(
-                f"the stack {env.stack_name} could not be read ({error_code(exc)})"
-            ) from None
-        if stack is None:
-            raise PreflightError(
-                f"no stack {env.stack_name} in {env.region}: make deploy ENV={env.name} first"
-            )
+        stack = deployed_stack(session, env)
         if "SecretArn" not in stack.outputs:
             raise PreflightError(f"{env.stack_name} has no SecretArn output: pass SECRET_ID=<the secret>")
         secret_id = stack.outputs["SecretArn"]

@@ -22,7 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from local.paths import EVENTS_DIR, REPO, shown
-from ops.preflight import PreflightError, error_code, friendly
+from ops.preflight import PreflightError, aws_session, error_code, friendly
 from ops.private_json import write_private_json
 from ops.samconfig import add_env_argument, load
 from ops.stacks import deployed_stack
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", type=Path, default=OUT_DIR)
     args = parser.parse_args(argv)
     env = load(args.env)
-    session, stack = deployed_stack(env)
+    session = aws_session(env.region)
+    stack = deployed_stack(session, env)
     variables = function_variables(session.client("lambda"), stack.outputs)
     event = signed_in_event(variables["TokenFunction"], stack.outputs.get("UserPoolId", ""), env.region)
     env_file = write_private_json(args.out_dir / f"sam-env-{env.name}.json", variables)

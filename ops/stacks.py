@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from ops.preflight import PreflightError, aws_session
+from ops.preflight import PreflightError, error_code
 from ops.samconfig import Environment
 
 
@@ -44,11 +44,13 @@ def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
     return stack.outputs
 
 
-def deployed_stack(env: Environment) -> tuple[boto3.session.Session, Stack]:
-    """A session in `env`'s region (credentials checked) and `env`'s stack; PreflightError when there is
-    no such stack."""
-    session = aws_session(env.region)
-    stack = describe_stack(session.client("cloudformation"), env.stack_name)
+def deployed_stack(session: boto3.session.Session, env: Environment) -> Stack:
+    """`env`'s stack, read with `session`; PreflightError, one line, when there is none or it cannot be
+    read (DescribeStacks refused)."""
+    try:
+        stack = describe_stack(session.client("cloudformation"), env.stack_name)
+    except ClientError as exc:
+        raise PreflightError(f"the stack {env.stack_name} could not be read ({error_code(exc)})") from None
     if stack is None:
-        raise PreflightError(f"no stack {env.stack_name} in {env.region}: deploy it first (make deploy)")
-    return session, stack
+        raise PreflightError(f"no stack {env.stack_name} in {env.region}: make deploy ENV={env.name} first")
+    return stack
