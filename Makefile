@@ -14,8 +14,8 @@ EVENT ?=
 # stack and region come from there; no region is forced here (local targets use moto's own).
 ENV ?=
 DEPLOY_ENV = $(or $(ENV),default)
-# `python -m` a module of this checkout (local/, ops/, tests/), the function's modules importable as Lambda has them.
-RUN_MODULE := PYTHONPATH=functions/broker:. $(BIN)/python -m
+# `python -m` a module of this checkout (local/, ops/, tests/); `broker` comes from the editable install.
+RUN_MODULE := $(BIN)/python -m
 
 export SAM_CLI_TELEMETRY := 0
 
@@ -45,11 +45,12 @@ venv: $(LOCAL_TOOLS) $(VENV_CHECKOV)/.installed $(NODE_MODULES)/.installed ## Cr
 NEED_PYTHON313 = @command -v $(PYTHON313) >/dev/null 2>&1 || { echo "make: $(PYTHON313) not found: install \
 	Python 3.13 (python.org, your package manager, or pyenv install 3.13), or name one: make PYTHON313=/path/to/python3.13 ..." >&2; exit 2; }
 
-$(VENV)/.installed: tests/requirements.txt
+$(VENV)/.installed: tests/requirements.txt pyproject.toml
 	$(NEED_PYTHON313)
 	$(PYTHON313) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r tests/requirements.txt
+	$(BIN)/pip install --quiet --no-deps --editable .
 	touch $@
 
 $(VENV_LAMBDA)/.installed: local/requirements-runtime.txt
@@ -69,7 +70,7 @@ $(NODE_MODULES)/.installed: tests/clients/package-lock.json
 	touch $@
 
 # What `sam build` reads: a build runs only when one of these changed since the last one.
-BUILD_SOURCES := template.yaml $(shell find functions layers -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null)
+BUILD_SOURCES := template.yaml $(shell find functions layers -type f -not -path '*/__pycache__/*' -not -path '*.egg-info/*' -not -name '*.pyc' 2>/dev/null)
 BUILT := .aws-sam/build/template.yaml
 
 build: $(BUILT) ## sam build into .aws-sam/build when the sources changed, then compile it as Lambda cannot (docs/local-development.md)
@@ -138,10 +139,10 @@ test: lint build venv ## Everything CI runs: lint, build, then every test (unit,
 	$(BIN)/pytest
 
 bench: build $(VENV_LAMBDA)/.installed ## Cold start, warm latency, memory and cost of the built function against a floor handler
-	PYTHONPATH=functions/broker $(BIN)/python -m tests.bench.bench
+	$(RUN_MODULE) tests.bench.bench
 
 chaos: build $(VENV_LAMBDA)/.installed ## The built function while Secrets Manager, Gradium and DynamoDB misbehave, and a 5,000-call soak
-	PYTHONPATH=functions/broker $(BIN)/python -m tests.chaos.chaos
+	$(RUN_MODULE) tests.chaos.chaos
 
 smoke: $(VENV)/.installed ## With ENV=default|prod (or STACK=name): smoke-test that deployed stack (SMOKE_FLAGS="--create-user --delete-user"); else its tests against `make serve`'s local API
 	@if [ -n "$(ENV)$(STACK)" ]; then \

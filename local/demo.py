@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from broker.quota import item_key, spent
 from local.http_server import BackgroundHTTPServer
 from local.local_pool import LOCAL_PASSWORD, LOCAL_USER
 from local.paths import REPO
@@ -32,8 +33,6 @@ from local.process import stop_on_sigterm
 from local.real_gradium import add_real_gradium_flag, gradium_key
 from local.serve import LocalApi, local_api
 from local.speech_standin import SpeechStandIn
-
-from quota import item_key, spent
 
 CLIENT = REPO / "clients" / "typescript" / "gradium-client.ts"
 DEMO = CLIENT.parent / "demo"

@@ -21,15 +21,14 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from broker.config import SETTINGS
+from broker.log_safety import token_fingerprint
 from local.lambda_emulator import LambdaEmulator, function_code
 from local.paths import EVENTS_DIR
 from local.real_gradium import add_real_gradium_flag, gradium_key
 from local.sam_local import ADD_HOST, ENV_FILE, listen_host, standins
 from local.sam_template import source_template
 from local.services import REGION, STANDIN_API_KEY, local_services
-
-from config import SETTINGS
-from log_safety import token_fingerprint
 
 # Each function's default event; `--event` (make's EVENT) picks another.
 DEFAULT_EVENTS = {

@@ -46,6 +46,7 @@ def function_code(logical_id: str) -> tuple[Path, Path]:
 
 
 FUNCTION_CODE = function_code("TokenFunction")
+FUNCTION_HANDLER = "broker.app.handler"  # the template's TokenFunction Handler (tests/template checks it)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class LambdaEmulator:
     """One Lambda execution environment: the first invoke is a cold start, later ones are warm."""
 
     def __init__(
-        self, env: dict[str, str], code: tuple[Path, ...] = FUNCTION_CODE, handler: str = "app.handler"
+        self, env: dict[str, str], code: tuple[Path, ...] = FUNCTION_CODE, handler: str = FUNCTION_HANDLER
     ) -> None:
         """`code` is the function dir (/var/task) then its layers' python/ dirs (/opt/python)."""
         for path in code:

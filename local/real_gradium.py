@@ -32,10 +32,9 @@ def gradium_key(real: bool, environ: Mapping[str, str] = os.environ) -> str | No
         )
     if not real:
         return None
+    from broker.api_key import parse_api_key  # the function's own check, as `make put-key` makes it
+    from broker.errors import ApiKeyUnavailable
     from ops.put_api_key import read_key
-
-    from api_key import parse_api_key  # the function's own check, as `make put-key` makes it
-    from errors import ApiKeyUnavailable
 
     try:
         return parse_api_key(read_key(environ.get("GRADIUM_API_KEY_FILE")))

@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from broker.config import DOCKER_HOST_NAME, SETTINGS
 from local.paths import REPO, shown
 from local.real_gradium import add_real_gradium_flag, gradium_key
 from local.services import REGION, STANDIN_API_KEY, LocalServices, env_json, local_services
 from ops.private_json import write_private_json
-
-from config import DOCKER_HOST_NAME, SETTINGS
 
 ENV_FILE = REPO / ".aws-sam" / "sam-local-env.json"
 FUNCTIONS = ("TokenFunction", "CreditsMonitorFunction")

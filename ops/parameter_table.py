@@ -14,10 +14,9 @@ from typing import Any
 
 from samcli.yamlhelper import yaml_parse
 
+from broker.config import SETTINGS
 from local.paths import REPO, shown
 from ops.template_parameters import TEMPLATE
-
-from config import SETTINGS
 
 PAGE = REPO / "docs" / "configuration.md"
 HEADER = "| parameter | variable | default | meaning |\n| --- | --- | --- | --- |\n"

@@ -13,12 +13,11 @@ import getpass
 import sys
 from pathlib import Path
 
+from broker.api_key import parse_api_key  # the function's own check: a key it would refuse is refused here
+from broker.errors import ApiKeyUnavailable
 from ops.preflight import PreflightError, aws_session, friendly
 from ops.samconfig import add_env_argument, load
 from ops.stacks import deployed_stack
-
-from api_key import parse_api_key  # the function's own check: a key it would refuse is refused here
-from errors import ApiKeyUnavailable
 
 
 def read_key(path: str | None = None) -> str:

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.config import Config
 
-from errors import ApiKeyUnavailable
+from broker.errors import ApiKeyUnavailable
 
 # Secrets Manager's SDK defaults (60 s timeouts) would outlive API Gateway's 29 s; fail fast instead.
 SECRETS_MANAGER_CONFIG = Config(

@@ -15,10 +15,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from caller import Caller, caller_from_event, require_client, require_group
-from errors import BrokerError, Misconfigured, QuotaUnavailable, UpstreamError
-from log_safety import pin_sdk_loggers, token_fingerprint, unexpected_fields
-from service import Service, build_once, build_service
+from broker.caller import Caller, caller_from_event, require_client, require_group
+from broker.errors import BrokerError, Misconfigured, QuotaUnavailable, UpstreamError
+from broker.log_safety import pin_sdk_loggers, token_fingerprint, unexpected_fields
+from broker.service import Service, build_once, build_service
 
 logger = Logger()
 metrics = Metrics()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from errors import BadRequest, Forbidden, Unauthenticated
+from broker.errors import BadRequest, Forbidden, Unauthenticated
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import math
 import time
 from collections.abc import Callable
 
-from errors import UpstreamUnavailable
+from broker.errors import UpstreamUnavailable
 
 
 class CircuitBreaker:

@@ -12,9 +12,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from errors import BrokerError, Misconfigured
-from log_safety import pin_sdk_loggers, unexpected_fields
-from service import build_monitor, build_once
+from broker.errors import BrokerError, Misconfigured
+from broker.log_safety import pin_sdk_loggers, unexpected_fields
+from broker.service import build_monitor, build_once
 
 logger = Logger()
 metrics = Metrics()

@@ -23,7 +23,7 @@ import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.util import parse_url
 
-from errors import UpstreamError, UpstreamRateLimited, UpstreamRejectedKey, UpstreamTimeout
+from broker.errors import UpstreamError, UpstreamRateLimited, UpstreamRejectedKey, UpstreamTimeout
 
 # The balance lives on the token endpoint's host; the key goes to that host and no other.
 CREDITS_PATH = "/api/usages/credits"

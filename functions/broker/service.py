@@ -18,13 +18,13 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-from api_key import SECRETS_MANAGER_CONFIG, ApiKeySource
-from circuit_breaker import CircuitBreaker
-from config import ConfigError, MonitorSettings, Settings
-from gradium_client import Credits, GradiumClient
-from log_safety import unexpected_fields
-from quota import DYNAMODB_CONFIG, TokenQuota
-from token_broker import TokenBroker
+from broker.api_key import SECRETS_MANAGER_CONFIG, ApiKeySource
+from broker.circuit_breaker import CircuitBreaker
+from broker.config import ConfigError, MonitorSettings, Settings
+from broker.gradium_client import Credits, GradiumClient
+from broker.log_safety import unexpected_fields
+from broker.quota import DYNAMODB_CONFIG, TokenQuota
+from broker.token_broker import TokenBroker
 
 
 def build_once[T](build: Callable[[], T], logger: Logger) -> T | None:

@@ -6,10 +6,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from api_key import ApiKeySource
-from circuit_breaker import CircuitBreaker
-from errors import ApiKeyUnavailable, UpstreamError, UpstreamRejectedKey
-from gradium_client import GradiumClient, MintedToken
+from broker.api_key import ApiKeySource
+from broker.circuit_breaker import CircuitBreaker
+from broker.errors import ApiKeyUnavailable, UpstreamError, UpstreamRejectedKey
+from broker.gradium_client import GradiumClient, MintedToken
 
 # After Gradium refused a key that a forced re-read of the secret confirmed, requests fail at once for
 # this long instead of each re-reading the secret (a paid call, and throttled under load).

@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.lambda_emulator import FUNCTION_CODE, LambdaEmulator
+from broker.quota import TokenQuota
+from local.lambda_emulator import FUNCTION_CODE, FUNCTION_HANDLER, LambdaEmulator
 from local.paths import EVENTS_DIR, REPO
 from local.services import STANDIN_API_KEY, LocalServices, local_services
 from tests.bench import report
-
-from quota import TokenQuota
 
 FLOOR_CODE = (Path(__file__).resolve().parent / "floor",)
 QUOTA_TABLE = "bench-quota"
@@ -52,6 +51,7 @@ ASSUMED_GRADIUM_MS = 100.0  # an in-region round trip to api.gradium.ai; the sta
 class Variant:
     name: str
     code: tuple[Path, ...]
+    handler: str
     env: dict[str, str]
     cold_ms: list[float] = field(default_factory=list)
     init_ms: list[float] = field(default_factory=list)
@@ -89,7 +89,7 @@ def percentile(ordered: list[float], pct: float) -> float:
 
 def run_round(variant: Variant, stack: LocalServices, event: dict[str, Any], warm_calls: int) -> None:
     assert stack.standin is not None
-    with LambdaEmulator(variant.env, code=variant.code) as emulator:
+    with LambdaEmulator(variant.env, code=variant.code, handler=variant.handler) as emulator:
         cold = emulator.invoke(event)
         if cold.response.get("statusCode") != 200:
             raise RuntimeError(f"{variant.name}: cold call answered {cold.response}")
@@ -267,11 +267,12 @@ def main(argv: list[str] | None = None) -> int:
             },
         )
         variants = [
-            Variant("floor", FLOOR_CODE, env),
-            Variant("function", FUNCTION_CODE, env),
+            Variant("floor", FLOOR_CODE, "app.handler", env),
+            Variant("function", FUNCTION_CODE, FUNCTION_HANDLER, env),
             Variant(
                 "function_quota_off",
                 FUNCTION_CODE,
+                FUNCTION_HANDLER,
                 env
                 | {
                     "TOKENS_PER_USER_PER_MINUTE": "0",

@@ -144,8 +144,6 @@ def test_make_demo_prints_its_page_serves_it_and_stops_on_ctrl_c() -> None:
     demo_process = subprocess.Popen(
         [sys.executable, "-m", "local.demo", "--port", str(port)],
         cwd=HERE.parents[1],
-        env=os.environ
-        | {"PYTHONPATH": f"{HERE.parents[1] / 'functions' / 'broker'}{os.pathsep}{HERE.parents[1]}"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -90,7 +90,7 @@ def test_code_sizes_are_stated_on_the_performance_page_only() -> None:
 
 
 def test_the_configuration_page_names_each_settings_variable_beside_its_parameter() -> None:
-    from config import SETTINGS
+    from broker.config import SETTINGS
 
     page = (REPO / "docs" / "configuration.md").read_text()
     rows = re.findall(r"^\| (?:`(\w+)`)? *\| (?:`(\w+)`)? *\|", page, re.MULTILINE)

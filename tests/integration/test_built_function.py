@@ -50,11 +50,18 @@ def test_the_tracing_layer_carries_wrapts_extension_for_either_architecture() ->
 def test_the_build_ships_compiled_modules() -> None:
     """Lambda cannot write .pyc files, so `make build` ships them for the code and the layer."""
     for module in (
-        "TokenFunction/app.py",
+        "TokenFunction/broker/app.py",
         "DependenciesLayer/python/aws_lambda_powertools/logging/logger.py",
     ):
         source = BUILD_DIR / module
         assert list((source.parent / "__pycache__").glob(f"{source.stem}.cpython-313*.pyc")), module
+
+
+def test_each_function_ships_the_broker_package_and_nothing_else() -> None:
+    """CodeUri is functions/: the package, and no record of make venv's editable install (aws_lambda_builders
+    leaves *.egg-info out: python_pip/workflow.py EXCLUDED_FILES)."""
+    for function in ("TokenFunction", "CreditsMonitorFunction"):
+        assert sorted(p.name for p in (BUILD_DIR / function).iterdir()) == ["broker", "requirements.txt"]
 
 
 def event_files() -> list[Path]:

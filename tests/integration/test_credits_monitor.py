@@ -52,7 +52,9 @@ def run_monitor(stack: LocalServices, **overrides: str) -> tuple[dict[str, Any],
         | overrides,
         "CreditsMonitorFunction",
     )
-    with LambdaEmulator(env, function_code("CreditsMonitorFunction"), "credits_monitor.handler") as emulator:
+    with LambdaEmulator(
+        env, function_code("CreditsMonitorFunction"), "broker.credits_monitor.handler"
+    ) as emulator:
         result = emulator.invoke(SCHEDULED).response
         return result, emulator.logs()
 

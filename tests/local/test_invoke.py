@@ -3,7 +3,6 @@ are tests/integration's; through Docker, tests/sam_docker's)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,6 @@ def invoke(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "local.invoke", *args],
         cwd=REPO,
-        env=os.environ | {"PYTHONPATH": "functions/broker:."},  # as make's OPS runs it
         capture_output=True,
         text=True,
         timeout=60,

@@ -12,10 +12,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from broker.config import MonitorSettings, Settings
 from local.sam_local import listen_host, standins
 from local.services import STANDIN_API_KEY, moto_client, moto_server
-
-from config import MonitorSettings, Settings
 
 
 @pytest.fixture(scope="module")

@@ -237,7 +237,6 @@ def test_make_serve_writes_its_sign_in_details_and_stops_everything_on_ctrl_c() 
     server = subprocess.Popen(
         [sys.executable, "-m", "local.serve", "--port", str(port)],
         cwd=REPO,
-        env=os.environ | {"PYTHONPATH": str(REPO)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -270,7 +269,6 @@ def test_make_serve_writes_its_sign_in_details_and_stops_everything_on_ctrl_c() 
         second = subprocess.run(
             [sys.executable, "-m", "local.serve", "--port", str(port)],
             cwd=REPO,
-            env=os.environ | {"PYTHONPATH": str(REPO)},
             capture_output=True,
             text=True,
             timeout=60,
@@ -588,7 +586,6 @@ def serve(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "local.serve", *args],
         cwd=REPO,
-        env=os.environ | {"PYTHONPATH": f"{REPO / 'functions' / 'broker'}{os.pathsep}{REPO}"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -28,7 +28,6 @@ def without_credentials(tmp_path: Path) -> dict[str, str]:
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
         "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
         "AWS_EC2_METADATA_DISABLED": "true",
-        "PYTHONPATH": f"{REPO / 'functions' / 'broker'}{os.pathsep}{REPO}",
     }
 
 

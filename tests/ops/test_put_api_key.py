@@ -32,7 +32,6 @@ def put_key(moto_url: str, stdin: str, *args: str) -> subprocess.CompletedProces
         "AWS_ENDPOINT_URL_STS": moto_url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        "PYTHONPATH": f"{REPO / 'functions' / 'broker'}{os.pathsep}{REPO}",
     }
     return subprocess.run(
         [sys.executable, "-m", "ops.put_api_key", *args],

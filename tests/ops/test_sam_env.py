@@ -37,7 +37,7 @@ def deploy(url: str, with_monitor: bool) -> None:
             FunctionName=name,
             Runtime="python3.13",
             Role=role,
-            Handler="app.handler",
+            Handler="broker.app.handler",
             Code={"ZipFile": code()},
             Environment={"Variables": variables},
         )

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
+from broker import config
+from broker.api_key import SECRETS_MANAGER_CONFIG
+from broker.quota import DYNAMODB_CONFIG
+from local.lambda_emulator import FUNCTION_HANDLER
 from local.sam_template import SOURCE_TEMPLATE, Template
 from tests.template.rules import broken_rules
 from tests.template.translation import SOURCE, of_type, translate
-
-import config
-from api_key import SECRETS_MANAGER_CONFIG
-from quota import DYNAMODB_CONFIG
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -218,10 +218,10 @@ def test_the_function(translated: dict[str, Any]) -> None:
     assert function["Runtime"] == "python3.13"
     assert function["Architectures"] == [{"Ref": "Architecture"}]
     assert SOURCE["Parameters"]["Architecture"]["Default"] == "arm64"  # deployed: 20% cheaper than x86_64
-    assert function["Handler"] == "app.handler"
+    assert function["Handler"] == FUNCTION_HANDLER  # what make invoke, make serve and make bench run
     assert function["Timeout"] < 29  # API Gateway's integration timeout
     assert function["LoggingConfig"]["LogGroup"] == {"Ref": "TokenFunctionLogGroup"}
-    assert SOURCE["Resources"]["TokenFunction"]["Properties"]["CodeUri"] == "functions/broker/"
+    assert SOURCE["Resources"]["TokenFunction"]["Properties"]["CodeUri"] == "functions/"
     assert function["Layers"][0]["Ref"].startswith("DependenciesLayer")
 
 
@@ -402,8 +402,8 @@ def test_the_credits_check_runs_on_its_schedule_with_the_event_of_make_invoke(
 
 def test_the_credits_monitor_reads_the_one_secret_and_nothing_else(translated: dict[str, Any]) -> None:
     function = translated["Resources"]["CreditsMonitorFunction"]["Properties"]
-    assert function["Handler"] == "credits_monitor.handler"
-    assert SOURCE["Resources"]["CreditsMonitorFunction"]["Properties"]["CodeUri"] == "functions/broker/"
+    assert function["Handler"] == "broker.credits_monitor.handler"
+    assert SOURCE["Resources"]["CreditsMonitorFunction"]["Properties"]["CodeUri"] == "functions/"
     assert function["Role"] == {"Fn::GetAtt": ["CreditsMonitorRole", "Arn"]}
     assert function["LoggingConfig"]["LogGroup"] == {"Ref": "CreditsMonitorLogGroup"}
     variables = function["Environment"]["Variables"]

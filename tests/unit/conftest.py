@@ -10,7 +10,7 @@ import pytest
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from moto import mock_aws
 
-from api_key import ApiKeySource
+from broker.api_key import ApiKeySource
 
 NAME = "gradium-token-broker/api-key"
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from broker.api_key import REFRESH_BACKOFF_BASE_SECONDS, REFRESH_BACKOFF_MAX_SECONDS, parse_api_key
+from broker.errors import ApiKeyUnavailable
 from tests.unit.conftest import NAME, CountingSecrets
-
-from api_key import REFRESH_BACKOFF_BASE_SECONDS, REFRESH_BACKOFF_MAX_SECONDS, parse_api_key
-from errors import ApiKeyUnavailable
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ from local.services import STANDIN_API_KEY, LocalServices
 from tests.unit.harness import FakeContext, emitted_metrics, json_records
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-FUNCTION_DIR = Path(__file__).resolve().parents[2] / "functions" / "broker"
+CODE_URI = Path(__file__).resolve().parents[2] / "functions"  # the template's CodeUri, /var/task in Lambda
 SIGNED_IN = json.loads((EVENTS / "signed_in.json").read_text())
 JWT = SIGNED_IN["headers"]["Authorization"]
 SIGNED_IN_SUB = SIGNED_IN["requestContext"]["authorizer"]["claims"]["sub"]
@@ -70,7 +70,7 @@ def load_app(
         )
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        import app
+        from broker import app
 
         return importlib.reload(app)
 
@@ -417,11 +417,11 @@ def test_the_xray_sdk_is_loaded_only_when_tracing_is_on(
         {
             "TRACING_ENABLED": tracing,
             "AWS_LAMBDA_FUNCTION_NAME": "TokenFunction",
-            "PYTHONPATH": str(FUNCTION_DIR),
         }
     )
-    probe = "import sys, app; print('aws_xray_sdk' in sys.modules)"
+    # Run from the code directory, as Lambda runs from /var/task: `broker` is found there.
+    probe = "import sys, broker.app; print('aws_xray_sdk' in sys.modules)"
     result = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, cwd=FUNCTION_DIR
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, cwd=CODE_URI
     )
     assert result.stdout.strip().splitlines()[-1] == str(loaded)

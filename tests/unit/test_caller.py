@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from caller import Caller, caller_from_event, parse_groups, require_client, require_group
-from errors import BadRequest, Forbidden, Unauthenticated
+from broker.caller import Caller, caller_from_event, parse_groups, require_client, require_group
+from broker.errors import BadRequest, Forbidden, Unauthenticated
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from circuit_breaker import CircuitBreaker
-from errors import UpstreamUnavailable
+from broker.circuit_breaker import CircuitBreaker
+from broker.errors import UpstreamUnavailable
 
 
 class Clock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from config import SETTINGS, ConfigError, MonitorSettings, Settings
+from broker.config import SETTINGS, ConfigError, MonitorSettings, Settings
 
 DEFAULT_TOKEN_URL = SETTINGS["token_url"].default
 DEFAULT_TIMEOUT_SECONDS = SETTINGS["timeout_seconds"].default

@@ -48,7 +48,7 @@ def monitor(
         } | overrides
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        import credits_monitor
+        from broker import credits_monitor
 
         module: ModuleType = importlib.reload(credits_monitor)
         capsys.readouterr()

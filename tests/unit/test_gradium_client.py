@@ -6,18 +6,17 @@ import time
 
 import pytest
 
-from local.gradium_standin import GradiumStandIn, Reply
-from local.network import free_port
-from local.services import STANDIN_API_KEY
-
-from errors import UpstreamError, UpstreamRateLimited, UpstreamRejectedKey, UpstreamTimeout
-from gradium_client import (
+from broker.errors import UpstreamError, UpstreamRateLimited, UpstreamRejectedKey, UpstreamTimeout
+from broker.gradium_client import (
     DEFAULT_RATE_LIMIT_WAIT_SECONDS,
     MAX_ATTEMPT_SECONDS,
     MAX_ATTEMPTS,
     MAX_BODY_BYTES,
     GradiumClient,
 )
+from local.gradium_standin import GradiumStandIn, Reply
+from local.network import free_port
+from local.services import STANDIN_API_KEY
 
 KEY = STANDIN_API_KEY
 

@@ -13,10 +13,8 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
-from local.services import create_quota_table, moto_server
-
-from errors import DailyQuotaExceeded, QuotaExceeded, QuotaUnavailable, ServiceDailyLimitReached
-from quota import (
+from broker.errors import DailyQuotaExceeded, QuotaExceeded, QuotaUnavailable, ServiceDailyLimitReached
+from broker.quota import (
     CEILING_KEY,
     DAY_SECONDS,
     DYNAMODB_CONFIG,
@@ -24,6 +22,7 @@ from quota import (
     STALE_MINUTES_REMOVED,
     TokenQuota,
 )
+from local.services import create_quota_table, moto_server
 
 TABLE = "token-quota"
 MIDNIGHT = 1_800_057_600  # a UTC midnight: 2027-01-15T00:00:00Z

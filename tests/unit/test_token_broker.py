@@ -6,14 +6,19 @@ import time
 
 import pytest
 
+from broker.circuit_breaker import CircuitBreaker
+from broker.errors import (
+    ApiKeyUnavailable,
+    UpstreamError,
+    UpstreamRejectedKey,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from broker.gradium_client import GradiumClient
+from broker.token_broker import REJECTED_KEY_COOLDOWN_SECONDS, TokenBroker
 from local.gradium_standin import GradiumStandIn, Reply
 from local.services import STANDIN_API_KEY
 from tests.unit.conftest import NAME, CountingSecrets
-
-from circuit_breaker import CircuitBreaker
-from errors import ApiKeyUnavailable, UpstreamError, UpstreamRejectedKey, UpstreamTimeout, UpstreamUnavailable
-from gradium_client import GradiumClient
-from token_broker import REJECTED_KEY_COOLDOWN_SECONDS, TokenBroker
 
 
 def broker(secrets: CountingSecrets, standin: GradiumStandIn, timeout: float = 5) -> TokenBroker:

@@ -1,0 +1,1 @@
+"""The Gradium token broker's Lambda code: one package, two handlers (broker.app, broker.credits_monitor)."""
