@@ -130,10 +130,11 @@ validate: $(VENV)/.installed $(VENV_CHECKOV)/.installed ## sam validate --lint, 
 	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	$(VENV_CHECKOV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
-# The fast loop: tests that need no build, browser or Docker, on four workers (they mostly wait on the
-# loopback sockets of moto and the Gradium stand-in, so more workers than cores still pay).
-unit: $(VENV)/.installed ## The function's tests and the docs' checks (tests/unit, tests/docs; moto and the stand-in on loopback): no build, browser or Docker; about 20 s
-	$(BIN)/pytest -q -n 4 tests/unit tests/docs
+# The fast loop: tests that need no build, browser or Docker, on four workers (they often wait on the
+# loopback sockets of moto and the Gradium stand-in, so more workers than cores still pay); worksteal hands
+# the waiting tests' leftovers to idle workers. The ops commands run in-process there (tests/ops/command.py).
+unit: $(VENV)/.installed ## The function's, the docs' and the ops commands' tests (tests/unit, tests/docs, tests/ops; moto and the stand-in on loopback): no build, browser or Docker; under 20 s
+	$(BIN)/pytest -q -n 4 --dist worksteal -m "not build" tests/unit tests/docs tests/ops
 
 test: lint build venv ## Everything CI runs: lint, build, then every test (unit, built function, template, local API, clients, chaos)
 	$(BIN)/pytest

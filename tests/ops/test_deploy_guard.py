@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from local.services import moto_client, moto_server
 from ops import template_parameters
 from ops.deploy_guard import check, command_line_overrides
 from ops.samconfig import SAMCONFIG, Environment, load, set_overrides
+from tests.ops.command import run_command
 
 REPO = Path(__file__).resolve().parents[2]
 POOL = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_AbC123xyz"
@@ -183,14 +183,7 @@ def run_guard(moto_url: str, *args: str, **env: str) -> subprocess.CompletedProc
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "ops.deploy_guard", "--env", "prod", *args],
-        env=environ | env,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-    )
+    return run_command("ops.deploy_guard", "--env", "prod", *args, env=environ | env)
 
 
 @pytest.fixture

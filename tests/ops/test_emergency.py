@@ -6,7 +6,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from local.services import moto_client, moto_server
+from tests.ops.command import run_command
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = "gradium-token-broker-prod"  # samconfig.toml's prod stack
@@ -57,15 +57,7 @@ def emergency(url: str, action: str) -> subprocess.CompletedProcess[str]:
 def run_ops(url: str, module: str, *args: str) -> subprocess.CompletedProcess[str]:
     """An ops command, its AWS calls answered by the moto server at `url`."""
     env = os.environ | {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "x"}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-        timeout=120,
-    )
+    return run_command(module, *args, env=env)
 
 
 def concurrency(url: str, name: str) -> Any:

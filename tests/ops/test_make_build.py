@@ -7,6 +7,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.build
+
 REPO = Path(__file__).resolve().parents[2]
 MAKE = shutil.which("make") or "/usr/bin/make"
 

@@ -4,8 +4,6 @@ credentials, no bucket, no stack, no key in the secret."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ import pytest
 from local.serve import local_api
 from local.services import moto_client
 from ops.smoke import Redactor, SmokeFailure, Target, get_token
+from tests.ops.command import run_command
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,16 +48,7 @@ def without_credentials(tmp_path: Path) -> dict[str, str]:
 def test_without_credentials_each_target_says_what_to_do_in_one_line(
     tmp_path: Path, command: list[str], says: str
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", *command],
-        env=without_credentials(tmp_path),
-        input="",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        check=False,
-    )
+    result = run_command(*command, env=without_credentials(tmp_path))
     output = result.stdout + result.stderr
     assert result.returncode in (1, 2) and says in output, output
     assert "Traceback" not in output and len(output.strip().splitlines()) <= 2, output

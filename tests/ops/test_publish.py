@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from samcli.yamlhelper import yaml_parse
 
 from local.services import moto_client, moto_server
@@ -29,6 +30,7 @@ def test_the_launch_url_is_cloudformations_quick_create_page() -> None:
     }
 
 
+@pytest.mark.build
 def test_publish_packages_the_build_into_the_bucket() -> None:
     with moto_server() as (url, _):
         s3 = moto_client(url, "s3")

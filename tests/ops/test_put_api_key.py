@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from local.services import moto_client, moto_server
+from tests.ops.command import run_command
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "gd_live_0123456789abcdefghijklmnop"
@@ -33,15 +33,7 @@ def put_key(moto_url: str, stdin: str, *args: str) -> subprocess.CompletedProces
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "ops.put_api_key", *args],
-        input=stdin,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-    )
+    return run_command("ops.put_api_key", *args, env=env, stdin=stdin)
 
 
 def secret_value(moto_url: str, secret_id: str) -> str:

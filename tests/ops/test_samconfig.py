@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ops.samconfig import SAMCONFIG, SamconfigError, load, parse_overrides, set_overrides, set_region
+from tests.ops.command import run_command
 
 POOL = "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbC123xyz"
 
@@ -69,6 +70,7 @@ def test_values_that_cannot_be_kept_plainly_are_refused(samconfig: Path, value: 
 
 
 def test_make_config_prints_what_every_deploy_uses() -> None:
+    """A real `python -m` process, as make runs it (the other commands' tests call main in-process)."""
     result = subprocess.run(
         [sys.executable, "-m", "ops.samconfig", "--env", "prod"], capture_output=True, text=True, check=True
     )
@@ -91,12 +93,7 @@ def test_make_config_refuses_what_the_template_would_and_leaves_the_file_alone(
     samconfig: Path, setting: str, reason: str
 ) -> None:
     before = samconfig.read_text()
-    result = subprocess.run(
-        [sys.executable, "-m", "ops.samconfig", "--file", str(samconfig), "--env", "prod", "--set", setting],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_command("ops.samconfig", "--file", str(samconfig), "--env", "prod", "--set", setting)
     assert result.returncode == 2 and "not written" in result.stderr and reason in result.stderr
     assert "Traceback" not in result.stderr
     assert samconfig.read_text() == before
@@ -132,14 +129,7 @@ def test_an_unknown_environment_names_the_real_ones_and_not_version() -> None:
 )
 def test_every_ops_command_says_so_in_one_line(command: str) -> None:
     """make deploy|put-key|pause|logs ENV=staging: no traceback."""
-    result = subprocess.run(
-        [sys.executable, "-m", *command.split(), "--env", "staging"],
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_command(*command.split(), "--env", "staging")
     assert result.returncode == 2
     assert result.stderr.endswith(
         "samconfig.toml has no environment 'staging': ENV is one of default, prod\n"
