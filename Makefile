@@ -29,7 +29,7 @@ PYTHON313 ?= python3.13
 # Our virtualenv's python3.13 first on PATH: `sam build` then finds the runtime's Python there.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv build docs invoke standins sam-env serve demo unit test lint format validate bench chaos smoke smoke-user config put-key publish deploy-tools deploy-lock deploy deploy-prod pause resume logs clean
+.PHONY: help venv build docs invoke standins sam-env serve demo unit clients test lint format validate bench chaos smoke smoke-user config put-key publish deploy-tools deploy-lock deploy deploy-prod pause resume logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -138,6 +138,9 @@ unit: $(VENV)/.installed ## The function's, the docs' and the ops commands' test
 
 test: lint build venv ## Everything CI runs: lint, build, then every test (unit, built function, template, local API, clients, chaos)
 	$(BIN)/pytest
+
+clients: build venv ## The TypeScript and Kotlin clients' tests against make serve's local API (tests/clients; the Kotlin compiler installs into ~/.cache on first use)
+	$(BIN)/pytest tests/clients
 
 bench: build $(VENV_LAMBDA)/.installed ## Cold start, warm latency, memory and cost of the built function against a floor handler
 	$(RUN_MODULE) tests.bench.bench

@@ -157,7 +157,7 @@ def time_to_first_audio(rounds: int = 7, network_delay_ms: float = 150) -> dict[
     from local.demo import CLIENT, compile_typescript
     from local.serve import local_api  # loaded only for this figure, as http_overhead does
     from local.speech_standin import SpeechStandIn
-    from tests.clients.test_typescript_client import HERE, NODE
+    from tests.clients.runners import HERE, NODE
 
     with tempfile.TemporaryDirectory() as build, local_api({"TokensPerUserPerMinute": "0"}) as api:
         compile_typescript(Path(build), CLIENT)

@@ -1,4 +1,4 @@
-// Node's test runner drives clients/typescript/gradium-client.ts (compiled by test_typescript_client.py)
+// Node's test runner drives clients/typescript/gradium-client.ts (compiled by tests/clients/conftest.py)
 // against `make serve`'s local API and the Gradium speech stand-in; each test names the scenario the
 // Python side set the stand-ins up for, and is run alone with --test-name-pattern.
 import assert from "node:assert/strict";

@@ -13,7 +13,7 @@ import pytest
 
 from local.sam_template import SOURCE_TEMPLATE, Template
 from local.serve import LocalApi, local_api
-from tests.clients.test_typescript_client import HERE, NODE
+from tests.clients.runners import HERE, NODE
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from local.gradium_standin import Reply
 from local.local_pool import LOCAL_PASSWORD, LOCAL_USER
 from local.serve import LocalApi, local_api
 from local.speech_standin import AUDIO_CHUNK, SpeechStandIn
-from tests.clients.test_typescript_client import HERE, NODE
+from tests.clients.runners import HERE, NODE
 
 ARTIFACTS = HERE.parents[1] / "artifacts"
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"

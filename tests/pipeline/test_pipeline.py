@@ -46,7 +46,9 @@ def test_pull_requests_run_the_readmes_test_command() -> None:
     test = workflow("test.yml")
     assert "pull_request" in test[True]  # YAML 1.1 reads the key `on` as true
     steps = test["jobs"]["test"]["steps"]
-    assert [s["run"] for s in steps if "run" in s] == ["make test"]
+    runs = [s["run"] for s in steps if "run" in s]
+    assert runs[-1] == "make test"  # after the system packages a fresh runner lacks, nothing else
+    assert all("apt-get install" in run and "make" not in run for run in runs[:-1])
     assert "make test" in (REPO / "README.md").read_text()
     assert test["permissions"] == {"contents": "read"}
 

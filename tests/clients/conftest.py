@@ -1,0 +1,75 @@
+"""The clients' servers (make serve's local API, the Gradium token and speech stand-ins) and each client
+language, compiled once per session: a test that takes `client` runs for every language."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from local.demo import CLIENT, compile_typescript
+from local.paths import REPO
+from local.serve import LocalApi, local_api
+from local.speech_standin import SpeechStandIn
+from tests.clients.runners import KOTLIN_MODULE, KotlinClient, Servers, TypeScriptClient
+from tests.clients.toolchains import ToolchainMissing, compile_kotlin
+
+REQUIRED_GROUP = "voice-users"
+
+
+@pytest.fixture(scope="session")
+def typescript_client(tmp_path_factory: pytest.TempPathFactory) -> TypeScriptClient:
+    build = tmp_path_factory.mktemp("typescript")
+    compile_typescript(build, CLIENT)
+    return TypeScriptClient(build / "gradium-client.js")
+
+
+@pytest.fixture(scope="session")
+def kotlin_client(tmp_path_factory: pytest.TempPathFactory) -> KotlinClient:
+    # Every kotlin block of docs/clients.md is compiled with the module: the guide's code is code.
+    guide = tmp_path_factory.mktemp("kotlin-guide")
+    blocks = re.findall(r"^```kotlin\n(.*?)^```$", (REPO / "docs" / "clients.md").read_text(), re.M | re.S)
+    assert blocks, "docs/clients.md shows no Kotlin"
+    for number, block in enumerate(blocks, 1):
+        (guide / f"Guide{number}.kt").write_text(block)
+    try:
+        classpath = compile_kotlin(KOTLIN_MODULE, tmp_path_factory.mktemp("kotlin"), guide)
+    except ToolchainMissing as missing:
+        if os.environ.get("CI"):  # .ci/run installs it: missing there is a failure
+            raise
+        pytest.skip(f"the Kotlin client's toolchain is missing: {missing}")
+    except subprocess.CalledProcessError as failed:
+        pytest.fail(f"kotlinc failed:\n{failed.stdout}{failed.stderr}")
+    return KotlinClient(classpath)
+
+
+@pytest.fixture(params=["typescript", "kotlin"])
+def client(request: pytest.FixtureRequest) -> TypeScriptClient | KotlinClient:
+    return request.getfixturevalue(f"{request.param}_client")
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[LocalApi]:
+    # With a required group, so that a user outside it shows the 403 (the local user is in it).
+    with local_api({"RequiredGroup": REQUIRED_GROUP}) as running:
+        yield running
+
+
+@pytest.fixture
+def servers(api: LocalApi) -> Iterator[Servers]:
+    gradium = api.stack.standin
+    assert gradium is not None
+    gradium.issued_tokens.clear()
+    # Each test signs in as a user of its own: the module's scenarios take more tokens than one user's
+    # per-minute quota, which would otherwise fail whichever scenario comes last within a minute.
+    username = f"client-{secrets.token_hex(4)}@example.com"
+    api.add_user(username, (REQUIRED_GROUP,))
+    speech = SpeechStandIn(gradium.issued_tokens).start()  # a token Gradium did not mint opens no session
+    try:
+        yield Servers(api, gradium, speech, username)
+    finally:
+        speech.stop()

@@ -1,0 +1,89 @@
+"""Each client language's test program, run on one scenario at a time against `make serve` and the stand-ins:
+tests/clients/test_clients.py sets the stand-ins up for the scenario and checks what the servers saw.
+
+TypeScript: client.test.mjs under Node's test runner, with an ID token the Python side signed in for;
+Kotlin: clients/kotlin's BrokerScenarios under JUnit, which signs in itself, over HTTP at the local Cognito.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from local.gradium_standin import GradiumStandIn
+from local.local_pool import LOCAL_PASSWORD
+from local.paths import REPO
+from local.serve import LocalApi
+from local.speech_standin import SpeechStandIn
+from tests.clients.toolchains import java
+
+HERE = Path(__file__).resolve().parent
+NODE = shutil.which("node") or "node"  # Node 20+: its WebSocket global needs --experimental-websocket
+KOTLIN_MODULE = REPO / "clients" / "kotlin"
+
+
+@dataclass
+class Servers:
+    api: LocalApi
+    gradium: GradiumStandIn
+    speech: SpeechStandIn
+    username: str  # a user of the local pool, password LOCAL_PASSWORD
+
+
+def finished(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@dataclass
+class TypeScriptClient:
+    compiled: Path  # gradium-client.js
+
+    def run(self, servers: Servers, scenario: str, username: str | None = None) -> None:
+        env = os.environ | {
+            "CLIENT_MODULE": self.compiled.as_uri(),
+            "TOKEN_URL": servers.api.token_url,
+            "SPEECH_URL": servers.speech.base_url,
+            "ID_TOKEN": servers.api.id_token(username or servers.username),
+        }
+        command = [NODE, "--experimental-websocket", "--test", f"--test-name-pattern=^{scenario}:"]
+        result = subprocess.run(
+            [*command, HERE / "client.test.mjs"], env=env, capture_output=True, text=True, timeout=60
+        )
+        finished(result)
+        assert "# pass 1" in result.stdout, result.stdout
+
+
+@dataclass
+class KotlinClient:
+    classpath: list[Path]  # the compiled module and its tests, and what they run against
+
+    def run(self, servers: Servers, scenario: str, username: str | None = None) -> None:
+        info = servers.api.info
+        env = os.environ | {
+            "TOKEN_URL": servers.api.token_url,
+            "SPEECH_URL": servers.speech.base_url,
+            "COGNITO_ENDPOINT": info["cognito_endpoint"],
+            "CLIENT_ID": info["app_client_id"],
+            "USERNAME": username or servers.username,
+            "PASSWORD": LOCAL_PASSWORD,
+        }
+        classpath = os.pathsep.join(map(str, self.classpath))
+        result = subprocess.run(
+            [java() or "java", "-cp", classpath, "gradium.broker.BrokerScenariosKt", camel_case(scenario)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        finished(result)
+        assert "ran 1, failed 0" in result.stdout, result.stdout
+
+
+def camel_case(scenario: str) -> str:
+    """client.test.mjs's "long wait" or "refused sign-in" as the Kotlin method's longWait, refusedSignIn."""
+    first, *rest = re.split(r"[ -]", scenario)
+    return first + "".join(word.capitalize() for word in rest)
