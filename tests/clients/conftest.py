@@ -15,8 +15,15 @@ from local.demo import CLIENT, compile_typescript
 from local.paths import REPO
 from local.serve import LocalApi, local_api
 from local.speech_standin import SpeechStandIn
-from tests.clients.runners import KOTLIN_MODULE, KotlinClient, Servers, TypeScriptClient
-from tests.clients.toolchains import ToolchainMissing, compile_kotlin
+from tests.clients.runners import (
+    KOTLIN_MODULE,
+    SWIFT_PACKAGE,
+    KotlinClient,
+    Servers,
+    SwiftClient,
+    TypeScriptClient,
+)
+from tests.clients.toolchains import NotRoot, ToolchainMissing, compile_kotlin, swift_package
 
 REQUIRED_GROUP = "voice-users"
 
@@ -47,8 +54,23 @@ def kotlin_client(tmp_path_factory: pytest.TempPathFactory) -> KotlinClient:
     return KotlinClient(classpath)
 
 
-@pytest.fixture(params=["typescript", "kotlin"])
-def client(request: pytest.FixtureRequest) -> TypeScriptClient | KotlinClient:
+@pytest.fixture(scope="session")
+def swift_client() -> Iterator[SwiftClient]:
+    try:
+        with swift_package(SWIFT_PACKAGE) as xctest:
+            yield SwiftClient(xctest)
+    except NotRoot as why:
+        pytest.skip(str(why))
+    except ToolchainMissing as missing:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"the Swift client's toolchain is missing: {missing}")
+    except subprocess.CalledProcessError as failed:
+        pytest.fail(f"swift build failed:\n{failed.stdout}{failed.stderr}")
+
+
+@pytest.fixture(params=["typescript", "kotlin", "swift"])
+def client(request: pytest.FixtureRequest) -> TypeScriptClient | KotlinClient | SwiftClient:
     return request.getfixturevalue(f"{request.param}_client")
 
 
@@ -64,6 +86,7 @@ def servers(api: LocalApi) -> Iterator[Servers]:
     gradium = api.stack.standin
     assert gradium is not None
     gradium.issued_tokens.clear()
+    gradium.script.clear()  # a skipped test's queued replies must not answer the next test
     # Each test signs in as a user of its own: the module's scenarios take more tokens than one user's
     # per-minute quota, which would otherwise fail whichever scenario comes last within a minute.
     username = f"client-{secrets.token_hex(4)}@example.com"

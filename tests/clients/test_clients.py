@@ -24,10 +24,10 @@ from local.gradium_standin import Reply
 from local.serve import local_api
 from local.speech_standin import SpeechStandIn
 from tests.clients.conftest import REQUIRED_GROUP
-from tests.clients.runners import HERE, KotlinClient, Servers, TypeScriptClient
-from tests.clients.toolchains import java
+from tests.clients.runners import HERE, KotlinClient, Servers, SwiftClient, TypeScriptClient
+from tests.clients.toolchains import in_swift_root, java
 
-Client = TypeScriptClient | KotlinClient
+Client = TypeScriptClient | KotlinClient | SwiftClient
 
 
 def test_speak(client: Client, servers: Servers) -> None:
@@ -171,3 +171,15 @@ def test_the_kotlin_clients_unit_tests(kotlin_client: KotlinClient) -> None:
         timeout=60,
     )
     assert result.returncode == 0 and re.search(r"^OK \(\d+ tests\)$", result.stdout, re.M), result.stdout
+
+
+def test_the_swift_clients_unit_tests(swift_client: SwiftClient) -> None:
+    """clients/swift's serverless tests: Retry-After, the token answer, what print and dump show."""
+    result = subprocess.run(
+        [*in_swift_root(), swift_client.xctest, "GradiumBrokerTests.ClientUnitTests"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 and re.search(r"Executed [1-9]\d* tests?, with 0 failures", output), output

@@ -1,5 +1,9 @@
 """The native clients' toolchains, installed on first use into a cache outside the checkout.
 
+Swift: Debian 12 has none, Debian 13 (trixie) has `swiftlang` 6.0: a minimal trixie root made with
+debootstrap (as root, about a minute) under the same cache, where the package is built and its tests run
+with the host's network (so they reach `make serve` on 127.0.0.1). `.ci/run` installs debootstrap.
+
 Kotlin: the compiler is the npm package `kotlin-compiler` (the whole distribution, with the coroutines
 library), unpacked under ~/.cache/gradium-token-broker; the JDK and the libraries an Android app has or
 brings (OkHttp 3, okio, Android's org.json, JUnit 4) come from Debian: `.ci/run` installs APT_PACKAGES
@@ -8,18 +12,28 @@ brings (OkHttp 3, okio, Android's org.json, JUnit 4) come from Debian: `.ci/run`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gradium-token-broker"
 KOTLIN_VERSION = "2.4.20"
 KOTLIN_HOME = CACHE / f"kotlin-{KOTLIN_VERSION}"
-APT_PACKAGES = ("openjdk-17-jdk-headless", "libokhttp-java", "libokio-java", "libandroid-json-java", "junit4")
+APT_PACKAGES = (
+    *("openjdk-17-jdk-headless", "libokhttp-java", "libokio-java", "libandroid-json-java", "junit4"),
+    "debootstrap",
+)
+SWIFT_ROOT = CACHE / "swift-trixie"
+SWIFT_BUILD = Path("/build/gradium-broker")  # inside SWIFT_ROOT
+STRICT = ("-Xswiftc", "-warnings-as-errors")
+CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
+MOUNT, UMOUNT = shutil.which("mount") or "/usr/bin/mount", shutil.which("umount") or "/usr/bin/umount"
 DEBIAN_JAVA = Path("/usr/share/java")
 # What the module compiles against (OkHttp 3.x: the calls it uses read the same in 4 and 5), and what its
 # tests add: JUnit 4, with kotlin.test's asserter for it.
@@ -33,6 +47,10 @@ def java() -> str | None:
 
 class ToolchainMissing(Exception):
     """What is missing and the one command that installs it."""
+
+
+class NotRoot(Exception):
+    """The Swift root needs root (.ci/run's machines; a GitHub runner's user is not)."""
 
 
 def kotlin_home() -> Path:
@@ -93,6 +111,66 @@ def compile_kotlin(module: Path, out: Path, *more_sources: Path) -> list[Path]:
         text=True,
     )
     return [out, *classpath]
+
+
+def swift_root() -> Path:
+    """A Debian 13 root with swiftlang (and, by its recommends, libc6-dev and clang's linker), made once."""
+    if os.path.lexists(SWIFT_ROOT / "usr" / "bin" / "swift"):  # a link to /usr/libexec, inside the root
+        return SWIFT_ROOT
+    if os.geteuid() != 0:
+        raise NotRoot("the Swift root is made and entered with debootstrap, chroot and mount: as root")
+    debootstrap = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
+    if not Path(debootstrap).exists():
+        raise ToolchainMissing("a Swift root needs debootstrap: apt-get install debootstrap")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="swift-", dir=CACHE))
+    quiet = {"check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
+    try:
+        subprocess.run([debootstrap, "--variant=minbase", "trixie", scratch, debian_mirror()], **quiet)
+        install = "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq swiftlang"
+        subprocess.run([CHROOT, scratch, "/bin/sh", "-c", install], **quiet)
+        scratch.rename(SWIFT_ROOT)  # one rename: a half-made root is never taken for a finished one
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)  # gone after the rename; a failed attempt's 2 GB too
+    return SWIFT_ROOT
+
+
+def debian_mirror() -> str:
+    """The host's Debian mirror (its package registry), else Debian's own."""
+    sources = Path("/etc/apt/sources.list.d/debian.sources")
+    if sources.exists():
+        for line in sources.read_text().splitlines():
+            if line.startswith("URIs:"):
+                return line.split()[1]
+    return "http://deb.debian.org/debian"
+
+
+@contextlib.contextmanager
+def swift_package(package: Path) -> Iterator[Path]:
+    """`package` copied into the Swift root and built with its tests (warnings as errors), /proc mounted
+    for the block (swift needs it); yields the tests' xctest executable, as a path inside the root."""
+    root = swift_root()
+    build = root / SWIFT_BUILD.relative_to("/")
+    for stale in ("Sources", "Tests", "Package.swift"):  # .build stays: the next build is incremental
+        target = build / stale
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    shutil.copytree(package, build, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".build"))
+    subprocess.run([MOUNT, "--bind", "/proc", root / "proc"], check=True)
+    try:
+        subprocess.run(
+            [*in_swift_root(), "swift", "build", "--package-path", SWIFT_BUILD, "--build-tests", *STRICT],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        yield SWIFT_BUILD / ".build" / "debug" / "GradiumBrokerPackageTests.xctest"
+    finally:
+        subprocess.run([UMOUNT, root / "proc"], check=False)
+
+
+def in_swift_root() -> list[str | Path]:
+    """The command prefix that runs a program inside the Swift root, with this process's environment."""
+    return [CHROOT, SWIFT_ROOT]
 
 
 if __name__ == "__main__":

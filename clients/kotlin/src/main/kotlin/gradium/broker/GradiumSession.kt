@@ -76,7 +76,10 @@ class GradiumSession internal constructor(private val idleTimeoutMs: Long) : Spe
     }
 
     internal fun send(message: JSONObject) {
-        if (!socket.send(message.toString())) throw GradiumClientException.ConnectionLost(1006)
+        // False when Gradium already closed the socket: not an error here, since what Gradium sent before
+        // closing, and why it closed, are still in `events` for next() (a browser ignores such a send too).
+        // Throwing would lose a chunk that arrived first, and make speak() say it again.
+        socket.send(message.toString())
     }
 
     override fun onMessage(text: String) {

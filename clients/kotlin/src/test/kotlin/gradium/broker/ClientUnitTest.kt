@@ -59,6 +59,16 @@ class ClientUnitTest {
         return GradiumSession(idleTimeoutMs = 200).also { it.attach(socket) } to socket
     }
 
+    @Test fun aSendAfterGradiumClosedStillDeliversWhatCameFirst() = runBlocking {
+        val (session, socket) = session()
+        session.onMessage("""{"type": "audio", "audio": "AAE="}""")
+        session.onClosed(1001, "going away")
+        socket.closedWith = 1001 // the socket now refuses frames, as OkHttp's send returns false
+        session.endOfStream()
+        assertIs<GradiumMessage.Audio>(session.next())
+        assertEquals(1001, assertFailsWith<GradiumClientException.ConnectionLost> { session.next() }.code)
+    }
+
     @Test fun audioIsDecodedAndMessagesBeforeAFailureComeFirst() = runBlocking {
         val (session, _) = session()
         session.onMessage("""{"type": "audio", "audio": "${Base64.getEncoder().encodeToString(byteArrayOf(1, 2, 3))}"}""")
@@ -87,7 +97,7 @@ class ClientUnitTest {
         val (silent, socket) = session()
         assertEquals("ready", assertFailsWith<GradiumClientException.SessionTimeout> { silent.next("ready") }.waitingFor)
         assertEquals(1000, socket.closedWith)
-        assertFailsWith<GradiumClientException.ConnectionLost> { silent.sendText("too late") }
-        Unit
+        silent.sendText("too late") // refused by the closed socket, and not an error: the session has ended
+        assertNull(silent.next())
     }
 }
