@@ -15,8 +15,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from local.gradium_standin import GradiumStandIn
 from local.local_pool import LOCAL_PASSWORD
 from local.paths import REPO
@@ -92,24 +90,17 @@ class KotlinClient:
         assert "ran 1, failed 0" in result.stdout, result.stdout
 
 
-# Linux's Foundation (swift-corelibs-foundation 6.0.3, over libcurl 8.14) cannot hold a Gradium session:
-# it loses the message that comes right before a close (an `error`, the final `end_of_stream`: seen here),
-# and hands over only the first 4,092 bytes of a larger frame, then fails the socket (an 80 ms audio
-# chunk is 10 KB; swift-corelibs-foundation#5255). Apple's URLSession has neither fault. So on Linux the
-# Swift client runs the scenarios that need no speech socket (its 429 and 503 ones fetch a token without
-# speaking; "no ready" opens a socket that says nothing), and says which it skipped and why.
-NEEDS_SPEECH_SOCKET = frozenset(
-    {"speak", "reconnect", "mid-stream", "gradium error", "asr", "prefetch ahead", "prefetch expiry"}
-)
-
-
 @dataclass
 class SwiftClient:
+    """On Linux the scenarios speak through the tests' LoopbackWebSocket.swift: Linux's Foundation
+    (swift-corelibs-foundation 6.0.3 over libcurl 8.14) loses the message that comes right before a close
+    (an `error`, the final `end_of_stream`: seen here) and hands over only the first 4,092 bytes of a larger
+    frame, then fails the socket (an 80 ms audio chunk is 10 KB: swift-corelibs-foundation#5255). Apple's
+    URLSessionWebSocketTask, the package's default, has neither fault."""
+
     xctest: Path  # the package's built tests, a path inside the Swift root
 
     def run(self, servers: Servers, scenario: str, username: str | None = None) -> None:
-        if scenario in NEEDS_SPEECH_SOCKET:
-            pytest.skip("Linux's URLSessionWebSocketTask loses Gradium's messages (tests/clients/runners.py)")
         method = camel_case(scenario)
         test = f"GradiumBrokerTests.BrokerScenarios/test{method[0].upper()}{method[1:]}"
         result = subprocess.run(

@@ -11,11 +11,14 @@ public enum SessionKind: String, Sendable {
 public final class GradiumClient: Sendable {
     private let config: BrokerConfig
     private let tokens: TokenSource
+    private let sockets: SpeechConnector
 
-    /// `tokens`: where sessions take their token; the broker by default, or a TokenPrefetch for a faster first word.
-    public init(config: BrokerConfig, tokens: TokenSource? = nil) {
+    /// `tokens`: where sessions take their token; the broker by default, or a TokenPrefetch for a faster
+    /// first word. `sockets`: URLSessionWebSocketTask by default, or the app's own WebSocket stack.
+    public init(config: BrokerConfig, tokens: TokenSource? = nil, sockets: SpeechConnector = URLSessionSpeechConnector()) {
         self.config = config
         self.tokens = tokens ?? TokenBroker(config: config)
+        self.sockets = sockets
     }
 
     /// A fresh token, the socket, `setup`, and `ready` within readyTimeout. One token, one connection.
@@ -25,19 +28,12 @@ public final class GradiumClient: Sendable {
         parts.queryItems = [URLQueryItem(name: "token", value: token.token)]
         // URLComponents leaves "+" alone in a query, where a server reads a space.
         parts.percentEncodedQuery = parts.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
-        var request = URLRequest(url: parts.url!)
-        #if canImport(FoundationNetworking)
-        // Linux's Foundation sends "Connection: keep-alive" with the upgrade, which RFC 6455 servers refuse
-        // with 426; Apple's URLSession sends "Upgrade" itself.
-        request.setValue("Upgrade", forHTTPHeaderField: "Connection")
-        #endif
-        let task = URLSession.shared.webSocketTask(with: request)
-        let session = GradiumSession(task: task, idleTimeout: config.idleTimeout)
-        task.resume()
+        let session = GradiumSession(idleTimeout: config.idleTimeout)
+        session.attach(sockets.connect(parts.url!, listener: session))
         do {
             var message = setup
             message["type"] = "setup"
-            try await session.send(message)
+            session.send(message) // queued until the socket opens
             guard case .other(type: "ready") = try await session.next(waitingFor: "ready", timeout: config.readyTimeout) else {
                 throw GradiumClientError.connectionLost(code: 1000) // ended, or spoke, before ready
             }
@@ -67,8 +63,8 @@ public final class GradiumClient: Sendable {
                     .tts, setup: ["model_name": "default", "voice_id": voiceId, "output_format": outputFormat]
                 )
                 defer { session.close() }
-                try await session.sendText(text)
-                try await session.endOfStream()
+                session.sendText(text)
+                session.endOfStream()
                 while let message = try await session.next() {
                     if case .audio(let pcm) = message {
                         heard = true
@@ -94,14 +90,14 @@ public final class GradiumClient: Sendable {
         let session = try await openSession(.asr, setup: ["model_name": "default", "input_format": inputFormat])
         defer { session.close() }
         let sending = Task {
-            for await chunk in chunks { try await session.sendAudio(chunk) }
-            try await session.endOfStream()
+            for await chunk in chunks { session.sendAudio(chunk) }
+            session.endOfStream()
         }
         do {
             while let message = try await session.next() {
                 if case .text(let text, _, _) = message { onText(text) }
             }
-            try await sending.value
+            await sending.value
         } catch {
             sending.cancel()
             throw error

@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 @testable import GradiumBroker
 
-/// The parts that need no server: Retry-After, the token answer, what is printed.
+/// The parts that need no server: Retry-After, the token answer, what is printed, a session's messages.
 final class ClientUnitTests: XCTestCase {
     func testRetryAfterIsWholeAsciiSeconds() {
         XCTAssertEqual(TokenBroker.retryAfterSeconds(" 2 "), 2)
@@ -30,5 +30,67 @@ final class ClientUnitTests: XCTestCase {
                 XCTAssertEqual(error as? GradiumClientError, .brokerUnavailable(status: 200))
             }
         }
+    }
+
+    private final class FakeSocket: SpeechSocket, @unchecked Sendable {
+        var sent: [String] = []
+        var closedWith: Int?
+
+        func send(_ text: String) { if closedWith == nil { sent.append(text) } }
+        func close(code: Int) { closedWith = code }
+    }
+
+    private func session() -> (GradiumSession, FakeSocket) {
+        let socket = FakeSocket()
+        let session = GradiumSession(idleTimeout: 0.2)
+        session.attach(socket)
+        return (session, socket)
+    }
+
+    private func failure(_ body: () async throws -> Void) async -> GradiumClientError? {
+        do {
+            try await body()
+            return nil
+        } catch {
+            return error as? GradiumClientError
+        }
+    }
+
+    func testMessagesBeforeAFailureComeFirstEvenAfterASendIntoTheClosedSocket() async {
+        let (session, socket) = session()
+        session.onMessage(#"{"type": "audio", "audio": "AQID"}"#)
+        session.onMessage("not json at all") // skipped
+        session.onClosed(code: 1001, reason: "going away")
+        socket.closedWith = 1001
+        session.endOfStream() // dropped by the closed socket, and not an error
+        guard case .audio(let pcm)? = try? await session.next() else { return XCTFail("no audio first") }
+        XCTAssertEqual([UInt8](pcm), [1, 2, 3])
+        let error = await failure { _ = try await session.next() }
+        XCTAssertEqual(error, .connectionLost(code: 1001))
+    }
+
+    func testAnErrorMessageIsTypedByItsCode() async {
+        let (refused, socket) = session()
+        refused.onMessage(#"{"type": "error", "message": "token expired", "code": 1008}"#)
+        let rejected = await failure { _ = try await refused.next() }
+        XCTAssertEqual(rejected, .tokenRejected("token expired"))
+        XCTAssertEqual(socket.closedWith, 1000)
+        let (failed, _) = session()
+        failed.onMessage(#"{"type": "error", "message": "Unknown voice_id"}"#)
+        let gradium = await failure { _ = try await failed.next() }
+        XCTAssertEqual(gradium, .gradium(code: 1011, message: "Unknown voice_id"))
+    }
+
+    func testEndOfStreamEndsTheSessionAndSilenceTimesOut() async throws {
+        let (ended, _) = session()
+        ended.onMessage(#"{"type": "end_of_stream"}"#)
+        let first = try await ended.next()
+        let second = try await ended.next() // stays ended, without waiting
+        XCTAssertNil(first)
+        XCTAssertNil(second)
+        let (silent, socket) = session()
+        let timedOut = await failure { _ = try await silent.next(waitingFor: "ready") }
+        XCTAssertEqual(timedOut, .timeout(waitingFor: "ready"))
+        XCTAssertEqual(socket.closedWith, 1000)
     }
 }
