@@ -39,15 +39,6 @@ final class BrokerScenarios: XCTestCase {
         return chunks
     }
 
-    private func failure(_ body: () async throws -> Void) async -> GradiumClientError? {
-        do {
-            try await body()
-            return nil
-        } catch {
-            return error as? GradiumClientError
-        }
-    }
-
     func testSpeak() async throws {
         let chunks = try await speakCounting(client(config()))
         XCTAssertEqual(chunks, [7680, 7680, 7680])
@@ -68,14 +59,14 @@ final class BrokerScenarios: XCTestCase {
     func testLongWait() async throws {
         let started = Date()
         let broker = TokenBroker(config: try config())
-        let error = await failure { _ = try await broker.fetchToken() }
+        let error = await clientError { _ = try await broker.fetchToken() }
         XCTAssertEqual(error, .rateLimited(retryAfter: 600))
         XCTAssertLessThan(Date().timeIntervalSince(started), 2)
     }
 
     func testServerError() async throws {
         let broker = TokenBroker(config: try config())
-        let error = await failure { _ = try await broker.fetchToken() }
+        let error = await clientError { _ = try await broker.fetchToken() }
         XCTAssertEqual(error, .brokerUnavailable(status: 502))
     }
 
@@ -97,7 +88,7 @@ final class BrokerScenarios: XCTestCase {
         var config = try config()
         config.idToken = { nil }
         let broker = TokenBroker(config: config)
-        let error = await failure { _ = try await broker.fetchToken() }
+        let error = await clientError { _ = try await broker.fetchToken() }
         XCTAssertEqual(error, .signInAgain)
     }
 
@@ -105,20 +96,20 @@ final class BrokerScenarios: XCTestCase {
         var config = try config()
         config.idToken = { "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0." }
         let broker = TokenBroker(config: config)
-        let error = await failure { _ = try await broker.fetchToken() }
+        let error = await clientError { _ = try await broker.fetchToken() }
         XCTAssertEqual(error, .signInAgain)
     }
 
     func testNotAllowed() async throws {
         let broker = TokenBroker(config: try config())
-        let error = await failure { _ = try await broker.fetchToken() }
+        let error = await clientError { _ = try await broker.fetchToken() }
         XCTAssertEqual(error, .notAllowed)
     }
 
     func testMidStream() async throws {
         let client = client(try config())
         var chunks: [Int] = []
-        let error = await failure { try await client.speak("Hello", voiceId: self.voice) { chunks.append($0.count) } }
+        let error = await clientError { try await client.speak("Hello", voiceId: self.voice) { chunks.append($0.count) } }
         guard case .connectionLost = error else { return XCTFail("expected connectionLost, got \(String(describing: error))") }
         XCTAssertEqual(chunks, [7680])
     }
@@ -126,14 +117,14 @@ final class BrokerScenarios: XCTestCase {
     func testNoReady() async throws {
         let client = client(try config())
         let started = Date()
-        let error = await failure { _ = try await client.openSession(.tts, setup: ["voice_id": "x"]) }
+        let error = await clientError { _ = try await client.openSession(.tts, setup: ["voice_id": "x"]) }
         XCTAssertEqual(error, .timeout(waitingFor: "ready"))
         XCTAssertLessThan(Date().timeIntervalSince(started), 3)
     }
 
     func testGradiumError() async throws {
         let client = client(try config())
-        let error = await failure { _ = try await self.speakCounting(client, voiceId: "no-such-voice") }
+        let error = await clientError { _ = try await self.speakCounting(client, voiceId: "no-such-voice") }
         XCTAssertEqual(error, .gradium(code: 1011, message: "Unknown voice_id"))
     }
 

@@ -47,15 +47,6 @@ final class ClientUnitTests: XCTestCase {
         return (session, socket)
     }
 
-    private func failure(_ body: () async throws -> Void) async -> GradiumClientError? {
-        do {
-            try await body()
-            return nil
-        } catch {
-            return error as? GradiumClientError
-        }
-    }
-
     func testMessagesBeforeAFailureComeFirstEvenAfterASendIntoTheClosedSocket() async {
         let (session, socket) = session()
         session.onMessage(#"{"type": "audio", "audio": "AQID"}"#)
@@ -65,19 +56,19 @@ final class ClientUnitTests: XCTestCase {
         session.endOfStream() // dropped by the closed socket, and not an error
         guard case .audio(let pcm)? = try? await session.next() else { return XCTFail("no audio first") }
         XCTAssertEqual([UInt8](pcm), [1, 2, 3])
-        let error = await failure { _ = try await session.next() }
+        let error = await clientError { _ = try await session.next() }
         XCTAssertEqual(error, .connectionLost(code: 1001))
     }
 
     func testAnErrorMessageIsTypedByItsCode() async {
         let (refused, socket) = session()
         refused.onMessage(#"{"type": "error", "message": "token expired", "code": 1008}"#)
-        let rejected = await failure { _ = try await refused.next() }
+        let rejected = await clientError { _ = try await refused.next() }
         XCTAssertEqual(rejected, .tokenRejected("token expired"))
         XCTAssertEqual(socket.closedWith, 1000)
         let (failed, _) = session()
         failed.onMessage(#"{"type": "error", "message": "Unknown voice_id"}"#)
-        let gradium = await failure { _ = try await failed.next() }
+        let gradium = await clientError { _ = try await failed.next() }
         XCTAssertEqual(gradium, .gradium(code: 1011, message: "Unknown voice_id"))
     }
 
@@ -89,7 +80,7 @@ final class ClientUnitTests: XCTestCase {
         XCTAssertNil(first)
         XCTAssertNil(second)
         let (silent, socket) = session()
-        let timedOut = await failure { _ = try await silent.next(waitingFor: "ready") }
+        let timedOut = await clientError { _ = try await silent.next(waitingFor: "ready") }
         XCTAssertEqual(timedOut, .timeout(waitingFor: "ready"))
         XCTAssertEqual(socket.closedWith, 1000)
     }
