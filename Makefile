@@ -139,7 +139,7 @@ unit: $(VENV)/.installed ## The function's, the docs' and the ops commands' test
 test: lint build venv ## Everything CI runs: lint, build, then every test (unit, built function, template, local API, clients, chaos)
 	$(BIN)/pytest
 
-clients: build venv ## The TypeScript and Kotlin clients' tests against make serve's local API (tests/clients; the Kotlin compiler installs into ~/.cache on first use)
+clients: build venv ## The TypeScript, Swift and Kotlin clients' tests against make serve's local API (tests/clients; the Swift and Kotlin toolchains install into ~/.cache on first use)
 	$(BIN)/pytest tests/clients
 
 bench: build $(VENV_LAMBDA)/.installed ## Cold start, warm latency, memory and cost of the built function against a floor handler

@@ -8,6 +8,7 @@ import re
 import secrets
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +29,17 @@ from tests.clients.toolchains import NotRoot, ToolchainMissing, compile_kotlin, 
 REQUIRED_GROUP = "voice-users"
 
 
+def guide_code(language: str, suffix: str, folder: Path) -> Path:
+    """Each `language` block of docs/clients.md as a source file in `folder`, to be compiled with the
+    client: the guide's code is code."""
+    page = (REPO / "docs" / "clients.md").read_text()
+    blocks = re.findall(rf"^```{language}\n(.*?)^```$", page, re.M | re.S)
+    assert blocks, f"docs/clients.md shows no {language}"
+    for number, block in enumerate(blocks, 1):
+        (folder / f"Guide{number}.{suffix}").write_text(block)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def typescript_client(tmp_path_factory: pytest.TempPathFactory) -> TypeScriptClient:
     build = tmp_path_factory.mktemp("typescript")
@@ -37,12 +49,7 @@ def typescript_client(tmp_path_factory: pytest.TempPathFactory) -> TypeScriptCli
 
 @pytest.fixture(scope="session")
 def kotlin_client(tmp_path_factory: pytest.TempPathFactory) -> KotlinClient:
-    # Every kotlin block of docs/clients.md is compiled with the module: the guide's code is code.
-    guide = tmp_path_factory.mktemp("kotlin-guide")
-    blocks = re.findall(r"^```kotlin\n(.*?)^```$", (REPO / "docs" / "clients.md").read_text(), re.M | re.S)
-    assert blocks, "docs/clients.md shows no Kotlin"
-    for number, block in enumerate(blocks, 1):
-        (guide / f"Guide{number}.kt").write_text(block)
+    guide = guide_code("kotlin", "kt", tmp_path_factory.mktemp("kotlin-guide"))
     try:
         classpath = compile_kotlin(KOTLIN_MODULE, tmp_path_factory.mktemp("kotlin"), guide)
     except ToolchainMissing as missing:
@@ -55,9 +62,10 @@ def kotlin_client(tmp_path_factory: pytest.TempPathFactory) -> KotlinClient:
 
 
 @pytest.fixture(scope="session")
-def swift_client() -> Iterator[SwiftClient]:
+def swift_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwiftClient]:
+    guide = guide_code("swift", "swift", tmp_path_factory.mktemp("swift-guide"))
     try:
-        with swift_package(SWIFT_PACKAGE) as xctest:
+        with swift_package(SWIFT_PACKAGE, guide) as xctest:
             yield SwiftClient(xctest)
     except NotRoot as why:
         pytest.skip(str(why))

@@ -146,15 +146,17 @@ def debian_mirror() -> str:
 
 
 @contextlib.contextmanager
-def swift_package(package: Path) -> Iterator[Path]:
-    """`package` copied into the Swift root and built with its tests (warnings as errors), /proc mounted
-    for the block (swift needs it); yields the tests' xctest executable, as a path inside the root."""
+def swift_package(package: Path, more_tests: Path) -> Iterator[Path]:
+    """`package` copied into the Swift root, the files in `more_tests` added to its test target, and built
+    with its tests (warnings as errors), /proc mounted for the block (swift needs it); yields the tests'
+    xctest executable, as a path inside the root."""
     root = swift_root()
     build = root / SWIFT_BUILD.relative_to("/")
     for stale in ("Sources", "Tests", "Package.swift"):  # .build stays: the next build is incremental
         target = build / stale
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     shutil.copytree(package, build, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".build"))
+    shutil.copytree(more_tests, build / "Tests" / "GradiumBrokerTests", dirs_exist_ok=True)  # the test target
     subprocess.run([MOUNT, "--bind", "/proc", root / "proc"], check=True)
     try:
         subprocess.run(
