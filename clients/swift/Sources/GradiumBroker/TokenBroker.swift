@@ -30,6 +30,10 @@ public final class TokenBroker: TokenSource {
         session = URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
     }
 
+    deinit {
+        session.finishTasksAndInvalidate() // a session holds its delegate until invalidated
+    }
+
     public func take() async throws -> GradiumToken { try await fetchToken() }
 
     /// A brand-new single-use token from the broker. Never cache, reuse or log it.
