@@ -3,6 +3,7 @@ language, compiled once per session: a test that takes `client` runs for every l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -47,34 +48,35 @@ def typescript_client(tmp_path_factory: pytest.TempPathFactory) -> TypeScriptCli
     return TypeScriptClient(build / "gradium-client.js")
 
 
-@pytest.fixture(scope="session")
-def kotlin_client(tmp_path_factory: pytest.TempPathFactory) -> KotlinClient:
-    guide = guide_code("kotlin", "kt", tmp_path_factory.mktemp("kotlin-guide"))
+@contextlib.contextmanager
+def building(language: str) -> Iterator[None]:
+    """A client's build: a failed compiler run fails with its output; a missing toolchain skips, saying
+    what to install, except under CI (.ci/run installs it: missing there is a failure); not being root
+    (the Swift root's chroot) skips anywhere."""
     try:
-        classpath = compile_kotlin(KOTLIN_MODULE, tmp_path_factory.mktemp("kotlin"), guide)
-    except ToolchainMissing as missing:
-        if os.environ.get("CI"):  # .ci/run installs it: missing there is a failure
-            raise
-        pytest.skip(f"the Kotlin client's toolchain is missing: {missing}")
-    except subprocess.CalledProcessError as failed:
-        pytest.fail(f"kotlinc failed:\n{failed.stdout}{failed.stderr}")
-    return KotlinClient(classpath)
-
-
-@pytest.fixture(scope="session")
-def swift_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwiftClient]:
-    guide = guide_code("swift", "swift", tmp_path_factory.mktemp("swift-guide"))
-    try:
-        with swift_package(SWIFT_PACKAGE, guide) as xctest:
-            yield SwiftClient(xctest)
+        yield
     except NotRoot as why:
         pytest.skip(str(why))
     except ToolchainMissing as missing:
         if os.environ.get("CI"):
             raise
-        pytest.skip(f"the Swift client's toolchain is missing: {missing}")
+        pytest.skip(f"the {language} client's toolchain is missing: {missing}")
     except subprocess.CalledProcessError as failed:
-        pytest.fail(f"swift build failed:\n{failed.stdout}{failed.stderr}")
+        pytest.fail(f"the {language} build failed:\n{failed.stdout}{failed.stderr}")
+
+
+@pytest.fixture(scope="session")
+def kotlin_client(tmp_path_factory: pytest.TempPathFactory) -> KotlinClient:
+    guide = guide_code("kotlin", "kt", tmp_path_factory.mktemp("kotlin-guide"))
+    with building("Kotlin"):
+        return KotlinClient(compile_kotlin(KOTLIN_MODULE, tmp_path_factory.mktemp("kotlin"), guide))
+
+
+@pytest.fixture(scope="session")
+def swift_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwiftClient]:
+    guide = guide_code("swift", "swift", tmp_path_factory.mktemp("swift-guide"))
+    with building("Swift"), swift_package(SWIFT_PACKAGE, guide) as xctest:
+        yield SwiftClient(xctest)
 
 
 @pytest.fixture(params=["typescript", "kotlin", "swift"])
@@ -94,7 +96,7 @@ def servers(api: LocalApi) -> Iterator[Servers]:
     gradium = api.stack.standin
     assert gradium is not None
     gradium.issued_tokens.clear()
-    gradium.script.clear()  # a skipped test's queued replies must not answer the next test
+    gradium.script.clear()  # replies a failed or skipped test queued but did not use answer no other test
     # Each test signs in as a user of its own: the module's scenarios take more tokens than one user's
     # per-minute quota, which would otherwise fail whichever scenario comes last within a minute.
     username = f"client-{secrets.token_hex(4)}@example.com"

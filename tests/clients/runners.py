@@ -36,8 +36,12 @@ class Servers:
     username: str  # a user of the local pool, password LOCAL_PASSWORD
 
 
-def finished(result: subprocess.CompletedProcess[str]) -> None:
-    assert result.returncode == 0, result.stdout + result.stderr
+def run_program(command: list[str | Path], passed: str, env: dict[str, str] | None = None) -> None:
+    """Run a client's test program; it must exit 0 and print `passed` (a pattern: how its runner says that
+    the tests it was given ran and passed, so a filter that matched nothing fails)."""
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0 and re.search(passed, output, re.M), output
 
 
 @dataclass
@@ -52,11 +56,7 @@ class TypeScriptClient:
             "ID_TOKEN": servers.api.id_token(username or servers.username),
         }
         command = [NODE, "--experimental-websocket", "--test", f"--test-name-pattern=^{scenario}:"]
-        result = subprocess.run(
-            [*command, HERE / "client.test.mjs"], env=env, capture_output=True, text=True, timeout=60
-        )
-        finished(result)
-        assert "# pass 1" in result.stdout, result.stdout
+        run_program([*command, HERE / "client.test.mjs"], r"^# pass 1$", env)
 
 
 def native_env(servers: Servers, username: str | None) -> dict[str, str]:
@@ -76,18 +76,12 @@ def native_env(servers: Servers, username: str | None) -> dict[str, str]:
 class KotlinClient:
     classpath: list[Path]  # the compiled module and its tests, and what they run against
 
+    def command(self, main_class: str, *args: str) -> list[str | Path]:
+        return [java() or "java", "-cp", os.pathsep.join(map(str, self.classpath)), main_class, *args]
+
     def run(self, servers: Servers, scenario: str, username: str | None = None) -> None:
-        env = native_env(servers, username)
-        classpath = os.pathsep.join(map(str, self.classpath))
-        result = subprocess.run(
-            [java() or "java", "-cp", classpath, "gradium.broker.BrokerScenariosKt", camel_case(scenario)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        finished(result)
-        assert "ran 1, failed 0" in result.stdout, result.stdout
+        command = self.command("gradium.broker.BrokerScenariosKt", camel_case(scenario))
+        run_program(command, r"^ran 1, failed 0$", native_env(servers, username))
 
 
 @dataclass
@@ -100,18 +94,14 @@ class SwiftClient:
 
     xctest: Path  # the package's built tests, a path inside the Swift root
 
+    def command(self, tests: str) -> list[str | Path]:
+        """The xctest executable on `tests` (a class, or class/method), run inside the Swift root."""
+        return [*in_swift_root(), self.xctest, f"GradiumBrokerTests.{tests}"]
+
     def run(self, servers: Servers, scenario: str, username: str | None = None) -> None:
         method = camel_case(scenario)
-        test = f"GradiumBrokerTests.BrokerScenarios/test{method[0].upper()}{method[1:]}"
-        result = subprocess.run(
-            [*in_swift_root(), self.xctest, test],
-            env=native_env(servers, username),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        finished(result)
-        assert "Executed 1 test, with 0 failures" in result.stdout + result.stderr, result.stdout
+        command = self.command(f"BrokerScenarios/test{method[0].upper()}{method[1:]}")
+        run_program(command, r"Executed 1 test, with 0 failures", native_env(servers, username))
 
 
 def camel_case(scenario: str) -> str:

@@ -1,5 +1,6 @@
-"""The clients against `make serve`: clients/typescript (compiled with tsc, run by Node's test runner) and
-clients/kotlin (compiled with kotlinc, run under JUnit), each through the same scenarios.
+"""The clients against `make serve`: clients/typescript (compiled with tsc, run by Node's test runner),
+clients/kotlin (compiled with kotlinc, run under JUnit) and clients/swift (built with SwiftPM, run under
+XCTest), each through the same scenarios.
 
 The broker is the local API (`make serve`: the template's endpoint, its Cognito authorizer and the built
 function) with real ID tokens from moto's Cognito; Gradium's token endpoint is the local stand-in and its
@@ -10,10 +11,8 @@ scenario in each language.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import subprocess
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -24,8 +23,7 @@ from local.gradium_standin import Reply
 from local.serve import local_api
 from local.speech_standin import SpeechStandIn
 from tests.clients.conftest import REQUIRED_GROUP
-from tests.clients.runners import HERE, KotlinClient, Servers, SwiftClient, TypeScriptClient
-from tests.clients.toolchains import in_swift_root, java
+from tests.clients.runners import HERE, KotlinClient, Servers, SwiftClient, TypeScriptClient, run_program
 
 Client = TypeScriptClient | KotlinClient | SwiftClient
 
@@ -163,23 +161,10 @@ def test_the_guides_behaviour_table_names_tests_that_exist() -> None:
 
 def test_the_kotlin_clients_unit_tests(kotlin_client: KotlinClient) -> None:
     """clients/kotlin's serverless tests: Retry-After, the token answer, what is printed, a session."""
-    classpath = os.pathsep.join(map(str, kotlin_client.classpath))
-    result = subprocess.run(
-        [java() or "java", "-cp", classpath, "org.junit.runner.JUnitCore", "gradium.broker.ClientUnitTest"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0 and re.search(r"^OK \(\d+ tests\)$", result.stdout, re.M), result.stdout
+    command = kotlin_client.command("org.junit.runner.JUnitCore", "gradium.broker.ClientUnitTest")
+    run_program(command, r"^OK \(\d+ tests\)$")
 
 
 def test_the_swift_clients_unit_tests(swift_client: SwiftClient) -> None:
     """clients/swift's serverless tests: Retry-After, the token answer, what print and dump show."""
-    result = subprocess.run(
-        [*in_swift_root(), swift_client.xctest, "GradiumBrokerTests.ClientUnitTests"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0 and re.search(r"Executed [1-9]\d* tests?, with 0 failures", output), output
+    run_program(swift_client.command("ClientUnitTests"), r"Executed [1-9]\d* tests?, with 0 failures")

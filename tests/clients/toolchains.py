@@ -75,23 +75,21 @@ def kotlin_home() -> Path:
     return KOTLIN_HOME
 
 
-def kotlin_classpath(*, tests: bool) -> list[Path]:
-    """The jars the module (and, with `tests`, its tests) compile and run against."""
+def kotlin_classpath() -> list[Path]:
+    """The jars the module and its tests compile and run against."""
     missing = [jar for jar in (*MAIN_JARS, *TEST_JARS) if not jar.exists()]
     if missing or java() is None:
         install = " ".join(APT_PACKAGES)
         raise ToolchainMissing(f"a JDK and {len(missing)} Debian jars: apt-get install {install}")
     lib = kotlin_home() / "lib"
-    jars = [*MAIN_JARS, lib / "kotlinx-coroutines-core-jvm.jar", lib / "kotlin-stdlib.jar"]
-    if tests:
-        jars += [*TEST_JARS, lib / "kotlin-test.jar", lib / "kotlin-test-junit.jar"]
-    return jars
+    main = [*MAIN_JARS, lib / "kotlinx-coroutines-core-jvm.jar", lib / "kotlin-stdlib.jar"]
+    return [*main, *TEST_JARS, lib / "kotlin-test.jar", lib / "kotlin-test-junit.jar"]
 
 
 def compile_kotlin(module: Path, out: Path, *more_sources: Path) -> list[Path]:
     """kotlinc for JVM 17 (Android 8+ reads the same bytecode), warnings as errors, the module's main and
     test sources (and `more_sources`) into `out`; returns the classpath that runs them."""
-    classpath = kotlin_classpath(tests=True)
+    classpath = kotlin_classpath()
     subprocess.run(
         [
             kotlin_home() / "bin" / "kotlinc-jvm",

@@ -1,7 +1,6 @@
 package gradium.broker
 
 import java.net.URLEncoder
-import kotlin.random.Random
 import kotlinx.coroutines.coroutineScope
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.Flow
@@ -76,7 +75,7 @@ class GradiumClient(
             } catch (e: GradiumClientException) {
                 val retryable = e is GradiumClientException.TokenRejected || e is GradiumClientException.ConnectionLost
                 if (!retryable || heard || attempt >= attempts) throw e
-                delay(Random.nextLong(0, 250L shl attempt.coerceIn(1, 10)))
+                delay(TokenBroker.backoffMs(attempt))
             }
         }
     }
